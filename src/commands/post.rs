@@ -1,0 +1,303 @@
+//! `outage post`: check, render, journal, send, report.
+
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context as _, bail};
+
+use super::{Draft, Planned, Prepared, Setup, exit, prepare};
+use crate::channels::{self, Context, Post};
+use crate::cli::{Cli, PostArgs};
+use crate::dispatch::{self, Job};
+use crate::journal::{Journal, NewDelivery, PublishLock, State};
+use crate::report::{self, DeliveryReport, Report};
+use crate::update;
+use crate::wording::render::Renderer;
+
+pub fn run(cli: &Cli, args: &PostArgs) -> anyhow::Result<u8> {
+    let setup = Setup::load(cli)?;
+    let draft = Draft::read(&args.update, args.idempotency_key.as_deref())?;
+    let renderer = Arc::new(Renderer::new(&setup.config.channels)?);
+    let now = update::now()?;
+
+    if args.dry_run {
+        let journal = Journal::open_if_exists(&setup.state_path)?;
+        let prepared = prepare(draft, &setup.config, journal.as_ref(), &renderer, now)?;
+        let report = preview(&prepared, true);
+        let mut out = std::io::stdout().lock();
+        if args.json {
+            report.print_json(&mut out)?;
+        } else {
+            report.print_renderings(&mut out)?;
+            report.print_table(&mut out)?;
+            report::print_findings(&mut std::io::stderr(), &report.findings)?;
+        }
+        if report.blocked() {
+            return rejected(args.json);
+        }
+        if !args.json {
+            writeln!(out, "\nDry run: nothing was sent and nothing was recorded.")?;
+        }
+        return Ok(exit::OK);
+    }
+
+    // One publisher at a time: the sequence number and the thread anchors read below stay true
+    // until this update is recorded and sent.
+    let _lock = PublishLock::acquire(&setup.state_path, || {
+        eprintln!("waiting for another outage process to finish publishing...");
+    })?;
+    let mut journal = Journal::open(&setup.state_path)?;
+    journal.settle_abandoned()?;
+    let prepared = prepare(draft, &setup.config, Some(&journal), &renderer, now)?;
+
+    if let Some(stored) = &prepared.rerun {
+        let deliveries = journal.deliveries(&stored.id)?;
+        let report = Report {
+            incident: stored.update.incident.clone(),
+            sequence: stored.update.sequence,
+            status: stored.update.status.as_str().into(),
+            dry_run: false,
+            rerun: true,
+            deliveries: deliveries
+                .iter()
+                .map(|delivery| DeliveryReport::from_journal(delivery, false))
+                .collect(),
+            findings: Vec::new(),
+        };
+        return finish(&report, args.json, "already posted; nothing was sent again");
+    }
+    if preview(&prepared, false).blocked() {
+        if args.json {
+            preview(&prepared, false).print_json(&mut std::io::stdout())?;
+        } else {
+            report::print_findings(&mut std::io::stderr(), &prepared.findings)?;
+        }
+        return rejected(args.json);
+    }
+    confirm(args.yes, &prepared)?;
+
+    let context = Context {
+        organization: setup.config.organization.clone(),
+        journal_path: setup.state_path.clone(),
+        http: channels::http_client()?,
+    };
+    let mut adapters = Vec::new();
+    let mut problems = Vec::new();
+    for planned in prepared
+        .plan
+        .iter()
+        .filter(|planned| planned.skipped.is_none())
+    {
+        match channels::build(&planned.channel, renderer.clone(), &context) {
+            Ok(adapter) => adapters.push(Some(adapter)),
+            Err(err) => {
+                adapters.push(None);
+                problems.push(format!("{err:#}"));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        bail!("{}\nnothing was sent", problems.join("\n"));
+    }
+
+    let deliveries: Vec<NewDelivery> = prepared
+        .plan
+        .iter()
+        .map(|planned| NewDelivery {
+            id: uuid::Uuid::now_v7().to_string(),
+            channel: planned.channel.name.clone(),
+            kind: planned.channel.kind().to_owned(),
+            target: String::new(),
+            state: match planned.skipped {
+                Some(_) => State::Skipped,
+                None => State::Pending,
+            },
+            note: planned.skipped.clone(),
+            rendering: planned.rendering.clone(),
+        })
+        .collect();
+    let allowed: serde_json::Map<String, serde_json::Value> = prepared
+        .allow
+        .iter()
+        .map(|(rule, reason)| (rule.as_str().to_owned(), reason.clone().into()))
+        .collect();
+    let update_id = journal.record(
+        &prepared.update,
+        &prepared.fingerprint,
+        prepared.idempotency_key.as_deref(),
+        &serde_json::Value::Object(allowed).to_string(),
+        &deliveries,
+    )?;
+
+    let mut jobs = Vec::new();
+    let sending = prepared
+        .plan
+        .iter()
+        .zip(&deliveries)
+        .filter(|(planned, _)| planned.skipped.is_none());
+    for ((planned, delivery), adapter) in sending.zip(adapters) {
+        jobs.push(job(
+            &journal,
+            planned,
+            delivery,
+            &prepared,
+            adapter.expect("every adapter was built"),
+            &setup,
+        )?);
+    }
+    let journal = Arc::new(Mutex::new(journal));
+    let settings = dispatch::Settings::from(&setup.config.dispatch);
+    let progress = report::progress(args.quiet, args.json);
+    tokio::runtime::Runtime::new()
+        .context("cannot start the async runtime")?
+        .block_on(dispatch::dispatch(
+            jobs,
+            &settings,
+            journal.clone(),
+            progress,
+        ))?;
+
+    let journal = journal
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let report = Report {
+        incident: prepared.update.incident.clone(),
+        sequence: prepared.update.sequence,
+        status: prepared.update.status.as_str().into(),
+        dry_run: false,
+        rerun: false,
+        deliveries: journal
+            .deliveries(&update_id)?
+            .iter()
+            .map(|delivery| DeliveryReport::from_journal(delivery, true))
+            .collect(),
+        findings: prepared.findings.clone(),
+    };
+    if !args.json {
+        report::print_findings(&mut std::io::stderr(), &report.findings)?;
+    }
+    finish(&report, args.json, "posted")
+}
+
+fn job(
+    journal: &Journal,
+    planned: &Planned,
+    delivery: &NewDelivery,
+    prepared: &Prepared,
+    adapter: Arc<dyn channels::Channel>,
+    setup: &Setup,
+) -> anyhow::Result<Job> {
+    let update = &prepared.update;
+    Ok(Job {
+        channel: planned.channel.name.clone(),
+        target: delivery.target.clone(),
+        adapter,
+        post: Post {
+            delivery_id: delivery.id.clone(),
+            incident: update.incident.clone(),
+            sequence: update.sequence,
+            rendering: planned
+                .rendering
+                .clone()
+                .expect("a sent channel has a rendering"),
+            thread: journal.thread(&update.incident, &planned.channel.name, &delivery.target)?,
+        },
+        timeout: planned
+            .channel
+            .timeout
+            .unwrap_or(setup.config.dispatch.timeout)
+            .unsigned_abs(),
+    })
+}
+
+/// The report of a dry run (`planned`) or of a post that has not been sent yet.
+fn preview(prepared: &Prepared, dry_run: bool) -> Report {
+    Report {
+        incident: prepared.update.incident.clone(),
+        sequence: prepared.update.sequence,
+        status: prepared.update.status.as_str().into(),
+        dry_run,
+        rerun: false,
+        deliveries: prepared
+            .plan
+            .iter()
+            .map(|planned| DeliveryReport {
+                channel: planned.channel.name.clone(),
+                kind: planned.channel.kind().into(),
+                target: String::new(),
+                outcome: if planned.skipped.is_some() {
+                    "skipped"
+                } else {
+                    "planned"
+                },
+                remote_id: None,
+                url: None,
+                attempts: 0,
+                error: None,
+                note: planned.skipped.clone(),
+                rendered: planned
+                    .rendering
+                    .as_ref()
+                    .map(|rendering| rendering.shown()),
+            })
+            .collect(),
+        findings: prepared.findings.clone(),
+    }
+}
+
+fn rejected(json: bool) -> anyhow::Result<u8> {
+    if !json {
+        eprintln!("error: the wording policy rejected the update; nothing was sent");
+    }
+    Ok(exit::POLICY)
+}
+
+/// Asks on a terminal; refuses in a script that did not pass `--yes`.
+fn confirm(yes: bool, prepared: &Prepared) -> anyhow::Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("refusing to post without confirmation: pass --yes (or --dry-run to preview)");
+    }
+    let count = prepared.plan.iter().filter(|p| p.skipped.is_none()).count();
+    eprint!(
+        "Post update {} of {} ({}) to {count} channel(s)? [y/N] ",
+        prepared.update.sequence, prepared.update.incident, prepared.update.status
+    );
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        bail!("not posted: nothing was sent")
+    }
+}
+
+/// Prints the report and turns it into the exit code.
+pub fn finish(report: &Report, json: bool, verb: &str) -> anyhow::Result<u8> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        report.print_json(&mut out)?;
+    } else {
+        writeln!(
+            out,
+            "{}: update {} ({}) {verb}\n",
+            report.incident, report.sequence, report.status
+        )?;
+        report.print_table(&mut out)?;
+        if report.failed() {
+            writeln!(
+                out,
+                "\nSome deliveries did not succeed; `outage retry {}` sends them again.",
+                report.incident
+            )?;
+        }
+    }
+    Ok(if report.failed() {
+        exit::DELIVERY_FAILED
+    } else {
+        exit::OK
+    })
+}

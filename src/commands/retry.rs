@@ -1,0 +1,124 @@
+//! `outage retry ID`: sends the latest update's failed deliveries again, under the same delivery
+//! ids. Deliveries whose outcome is unknown (the process died mid-request) are only sent with
+//! `--include-unknown`; delivered ones never.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context as _, bail};
+
+use super::{Setup, open_journal_for_reading, post::finish, resolve_incident};
+use crate::channels::{self, Context, Post};
+use crate::cli::{Cli, RetryArgs};
+use crate::dispatch::{self, Job};
+use crate::journal::{PublishLock, State};
+use crate::report::{self, DeliveryReport, Report};
+use crate::wording::render::Renderer;
+
+pub fn run(cli: &Cli, args: &RetryArgs) -> anyhow::Result<u8> {
+    let setup = Setup::load(cli)?;
+    let _lock = PublishLock::acquire(&setup.state_path, || {
+        eprintln!("waiting for another outage process to finish publishing...");
+    })?;
+    let journal = open_journal_for_reading(&setup.state_path)?;
+    journal.settle_abandoned()?;
+    let incident_id = resolve_incident(&journal, &args.incident)?;
+    let latest = journal
+        .latest_update(&incident_id)?
+        .context("the incident has no update")?;
+    let update = latest.update.clone();
+    let deliveries = journal.deliveries(&latest.id)?;
+    let wanted: Vec<_> = deliveries
+        .iter()
+        .filter(|delivery| {
+            delivery.state == State::Failed
+                || (args.include_unknown && delivery.state == State::Unknown)
+        })
+        .collect();
+    let unknown = deliveries
+        .iter()
+        .filter(|delivery| delivery.state == State::Unknown)
+        .count();
+    if wanted.is_empty() && unknown > 0 && !args.include_unknown {
+        bail!(
+            "{unknown} delivery(ies) of update {} have an unknown outcome (the process ended \
+             mid-request); check the channel, then pass --include-unknown to send them again",
+            update.sequence
+        );
+    }
+
+    let renderer = Arc::new(Renderer::new(&setup.config.channels)?);
+    let context = Context {
+        organization: setup.config.organization.clone(),
+        journal_path: setup.state_path.clone(),
+        http: channels::http_client()?,
+    };
+    let mut jobs = Vec::new();
+    for delivery in &wanted {
+        let channel = setup
+            .config
+            .channels
+            .iter()
+            .find(|channel| channel.name == delivery.channel)
+            .with_context(|| {
+                format!(
+                    "channel `{}` is no longer in {}; it cannot be retried",
+                    delivery.channel,
+                    setup.config.path.display()
+                )
+            })?;
+        let adapter = channels::build(channel, renderer.clone(), &context)?;
+        jobs.push(Job {
+            channel: delivery.channel.clone(),
+            target: delivery.target.clone(),
+            adapter,
+            post: Post {
+                delivery_id: delivery.id.clone(),
+                incident: update.incident.clone(),
+                sequence: update.sequence,
+                rendering: delivery
+                    .rendering
+                    .clone()
+                    .context("the journal has no rendering for this delivery")?,
+                thread: journal.thread(&update.incident, &delivery.channel, &delivery.target)?,
+            },
+            timeout: channel
+                .timeout
+                .unwrap_or(setup.config.dispatch.timeout)
+                .unsigned_abs(),
+        });
+    }
+    let ids: Vec<String> = wanted.iter().map(|delivery| delivery.id.clone()).collect();
+    journal.reopen(&ids)?;
+    let journal = Arc::new(Mutex::new(journal));
+    let settings = dispatch::Settings::from(&setup.config.dispatch);
+    tokio::runtime::Runtime::new()
+        .context("cannot start the async runtime")?
+        .block_on(dispatch::dispatch(
+            jobs,
+            &settings,
+            journal.clone(),
+            report::progress(args.quiet, args.json),
+        ))?;
+    let journal = journal
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let report = Report {
+        incident: update.incident.clone(),
+        sequence: update.sequence,
+        status: update.status.as_str().into(),
+        dry_run: false,
+        rerun: false,
+        deliveries: journal
+            .deliveries(&latest.id)?
+            .iter()
+            .map(|delivery| DeliveryReport::from_journal(delivery, true))
+            .collect(),
+        findings: Vec::new(),
+    };
+    let verb = if ids.is_empty() {
+        "has nothing to retry"
+    } else {
+        "retried"
+    };
+    finish(&report, args.json, verb)
+}

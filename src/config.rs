@@ -1,0 +1,614 @@
+//! `channels.toml`: the schema, where the file is found, and validation with clear messages.
+//!
+//! Loading is pure apart from reading the file: it parses, resolves relative paths against the
+//! file's folder and checks every value, but reads no secret. Secrets are named, never written:
+//! a secret field `foo` is given as `foo_env = "VAR"` or `foo_file = "path"`, and only
+//! [`SecretSource::resolve`] reads it, when the channels are built just before sending.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use jiff::SignedDuration;
+use jiff::tz::TimeZone;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::update::parse_duration;
+use crate::wording::rules::{RuleId, Severity};
+
+/// The whole configuration, validated.
+#[derive(Debug)]
+pub struct Config {
+    pub path: PathBuf,
+    pub organization: Organization,
+    pub state_path: Option<PathBuf>,
+    pub dispatch: DispatchSettings,
+    pub policy: Policy,
+    pub channels: Vec<ChannelConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Organization {
+    pub name: String,
+    pub status_url: Option<String>,
+    pub timezone: TimeZone,
+}
+
+/// How the dispatcher treats every channel unless the channel says otherwise.
+#[derive(Debug, Clone)]
+pub struct DispatchSettings {
+    pub timeout: SignedDuration,
+    pub max_attempts: u32,
+    pub retry_base: SignedDuration,
+    pub max_retry_wait: SignedDuration,
+    pub max_in_flight: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub max_update_interval: SignedDuration,
+    pub glossary: BTreeMap<String, String>,
+    pub internal_markers: Vec<regex::Regex>,
+    pub rules: BTreeMap<RuleId, Severity>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Audience {
+    Public,
+    Internal,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChannelConfig {
+    pub name: String,
+    pub audience: Audience,
+    pub enabled: bool,
+    pub template: Option<PathBuf>,
+    pub timeout: Option<SignedDuration>,
+    pub settings: ChannelSettings,
+}
+
+impl ChannelConfig {
+    pub fn kind(&self) -> &'static str {
+        match self.settings {
+            ChannelSettings::Webhook(_) => "webhook",
+            ChannelSettings::Banner(_) => "banner",
+            ChannelSettings::Feed(_) => "feed",
+        }
+    }
+
+    /// The environment variables this channel needs, to say which are missing before sending.
+    pub fn required_env(&self) -> Vec<&str> {
+        let mut names = Vec::new();
+        if let ChannelSettings::Webhook(webhook) = &self.settings {
+            if let UrlSource::Env(name) = &webhook.url {
+                names.push(name.as_str());
+            }
+            if let Some(SecretSource::Env(name)) = &webhook.secret {
+                names.push(name.as_str());
+            }
+        }
+        names
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum ChannelSettings {
+    Webhook(WebhookSettings),
+    Banner(BannerSettings),
+    Feed(FeedSettings),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    Json,
+    Slack,
+    Discord,
+    Teams,
+    Mattermost,
+}
+
+impl WebhookFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookFormat::Json => "json",
+            WebhookFormat::Slack => "slack",
+            WebhookFormat::Discord => "discord",
+            WebhookFormat::Teams => "teams",
+            WebhookFormat::Mattermost => "mattermost",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum UrlSource {
+    Literal(reqwest::Url),
+    Env(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    pub url: UrlSource,
+    pub format: WebhookFormat,
+    pub secret: Option<SecretSource>,
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BannerSettings {
+    pub html_path: PathBuf,
+    pub json_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FeedSettings {
+    pub path: PathBuf,
+    pub max_entries: usize,
+    pub feed_url: Option<String>,
+}
+
+/// Where a secret comes from. The value is read only by [`SecretSource::resolve`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Env(String),
+    File(PathBuf),
+}
+
+impl SecretSource {
+    pub fn resolve(&self, channel: &str, field: &str) -> anyhow::Result<String> {
+        match self {
+            SecretSource::Env(name) => match std::env::var(name) {
+                Ok(value) if !value.trim().is_empty() => Ok(value.trim().to_owned()),
+                _ => bail!(
+                    "channel `{channel}`: {field}_env names {name}, which is not set; export \
+                     {name}, or set enabled = false for this channel"
+                ),
+            },
+            SecretSource::File(path) => {
+                let value = std::fs::read_to_string(path).map_err(|err| {
+                    anyhow::anyhow!(
+                        "channel `{channel}`: {field}_file {}: {err}; check the path",
+                        path.display()
+                    )
+                })?;
+                if value.trim().is_empty() {
+                    bail!(
+                        "channel `{channel}`: {field}_file {} is empty",
+                        path.display()
+                    );
+                }
+                Ok(value.trim().to_owned())
+            }
+        }
+    }
+}
+
+// ---- raw TOML shape -------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    organization: RawOrganization,
+    #[serde(default)]
+    state: RawState,
+    #[serde(default)]
+    dispatch: RawDispatch,
+    #[serde(default)]
+    policy: RawPolicy,
+    #[serde(default)]
+    channel: Vec<RawChannel>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOrganization {
+    name: String,
+    status_url: Option<String>,
+    timezone: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    path: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDispatch {
+    timeout: Option<String>,
+    max_attempts: Option<u32>,
+    retry_base: Option<String>,
+    max_retry_wait: Option<String>,
+    max_in_flight: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    max_update_interval: Option<String>,
+    #[serde(default)]
+    glossary: BTreeMap<String, String>,
+    internal_markers: Option<Vec<String>>,
+    #[serde(default)]
+    rules: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct RawChannel {
+    name: String,
+    kind: String,
+    #[serde(default = "public")]
+    audience: Audience,
+    #[serde(default = "yes")]
+    enabled: bool,
+    template: Option<PathBuf>,
+    timeout: Option<String>,
+    #[serde(flatten)]
+    rest: toml::Table,
+}
+
+fn public() -> Audience {
+    Audience::Public
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    url: Option<String>,
+    url_env: Option<String>,
+    #[serde(default = "json_format")]
+    format: WebhookFormat,
+    secret_env: Option<String>,
+    secret_file: Option<PathBuf>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+fn json_format() -> WebhookFormat {
+    WebhookFormat::Json
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBanner {
+    html_path: PathBuf,
+    json_path: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeed {
+    path: PathBuf,
+    #[serde(default = "twenty")]
+    max_entries: usize,
+    feed_url: Option<String>,
+}
+
+fn twenty() -> usize {
+    20
+}
+
+/// The secret fields of each kind: writing one inline gets a message that says how to name it.
+const SECRET_FIELDS: [&str; 1] = ["secret"];
+
+/// Ticket ids, internal host names and private addresses.
+const DEFAULT_INTERNAL_MARKERS: [&str; 3] = [
+    r"\b[A-Z][A-Z0-9]{1,9}-\d{1,6}\b",
+    r"(?i)\b[a-z0-9-]+(\.[a-z0-9-]+)*\.(internal|corp|local|lan|intranet)\b",
+    r"\b(10|127)\.\d{1,3}\.\d{1,3}\.\d{1,3}\b|\b192\.168\.\d{1,3}\.\d{1,3}\b",
+];
+
+/// Finds the configuration file: `--config`/`OUTAGE_CONFIG`, then `./channels.toml`, then the
+/// user config folder.
+pub fn locate(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = explicit {
+        return Ok(path.to_owned());
+    }
+    let local = PathBuf::from("channels.toml");
+    if local.exists() {
+        return Ok(local);
+    }
+    let user = user_config_path();
+    if let Some(user) = user.filter(|path| path.exists()) {
+        return Ok(user);
+    }
+    bail!(
+        "no configuration found: pass --config FILE, set OUTAGE_CONFIG, or copy \
+         channels.example.toml to ./channels.toml"
+    )
+}
+
+fn user_config_path() -> Option<PathBuf> {
+    use etcetera::AppStrategy;
+    let strategy = etcetera::choose_app_strategy(etcetera::AppStrategyArgs {
+        top_level_domain: "dev".into(),
+        author: "outage".into(),
+        app_name: "outage".into(),
+    })
+    .ok()?;
+    Some(strategy.config_dir().join("channels.toml"))
+}
+
+/// The default journal location when neither flag, env nor config names one.
+pub fn default_state_path() -> anyhow::Result<PathBuf> {
+    use etcetera::AppStrategy;
+    let strategy = etcetera::choose_app_strategy(etcetera::AppStrategyArgs {
+        top_level_domain: "dev".into(),
+        author: "outage".into(),
+        app_name: "outage".into(),
+    })
+    .context("cannot find a state folder; pass --state FILE")?;
+    let dir = strategy.state_dir().unwrap_or_else(|| strategy.data_dir());
+    Ok(dir.join("journal.db"))
+}
+
+pub fn load(path: &Path) -> anyhow::Result<Config> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse(&text, path)
+}
+
+/// Parses and validates a configuration; `path` names the file in messages and anchors relative
+/// paths.
+pub fn parse(text: &str, path: &Path) -> anyhow::Result<Config> {
+    let shown = path.display();
+    let raw: RawConfig =
+        toml::from_str(text).map_err(|err| anyhow::anyhow!("{shown}: {}", one_line(&err)))?;
+    let base = path.parent().unwrap_or(Path::new("")).to_owned();
+    let at = |key: &str| format!("{shown}: {key}");
+
+    let timezone = match &raw.organization.timezone {
+        None => TimeZone::UTC,
+        Some(name) => TimeZone::get(name).map_err(|_| {
+            anyhow::anyhow!(
+                "{}: `{name}` is not an IANA time zone such as UTC or Europe/Paris",
+                at("organization.timezone")
+            )
+        })?,
+    };
+    if let Some(url) = &raw.organization.status_url {
+        check_url(url).with_context(|| at("organization.status_url"))?;
+    }
+    let organization = Organization {
+        name: raw.organization.name,
+        status_url: raw.organization.status_url,
+        timezone,
+    };
+
+    let duration = |value: &Option<String>, key: &str, default: &str| {
+        parse_duration(value.as_deref().unwrap_or(default)).with_context(|| at(key))
+    };
+    let dispatch = DispatchSettings {
+        timeout: duration(&raw.dispatch.timeout, "dispatch.timeout", "15s")?,
+        max_attempts: raw.dispatch.max_attempts.unwrap_or(4).max(1),
+        retry_base: duration(&raw.dispatch.retry_base, "dispatch.retry_base", "1s")?,
+        max_retry_wait: duration(
+            &raw.dispatch.max_retry_wait,
+            "dispatch.max_retry_wait",
+            "60s",
+        )?,
+        max_in_flight: raw.dispatch.max_in_flight.unwrap_or(64).max(1),
+    };
+
+    let mut rules = BTreeMap::new();
+    for (rule, severity) in &raw.policy.rules {
+        let key = format!("policy.rules.{rule}");
+        let rule: RuleId = rule.parse().with_context(|| at(&key))?;
+        let severity: Severity = severity.parse().with_context(|| at(&key))?;
+        rules.insert(rule, severity);
+    }
+    let markers = raw.policy.internal_markers.unwrap_or_else(|| {
+        DEFAULT_INTERNAL_MARKERS
+            .iter()
+            .map(|pattern| (*pattern).to_owned())
+            .collect()
+    });
+    let internal_markers = markers
+        .iter()
+        .map(|pattern| {
+            regex::Regex::new(pattern).map_err(|err| {
+                anyhow::anyhow!(
+                    "{}: `{pattern}` is not a valid regular expression: {}",
+                    at("policy.internal_markers"),
+                    one_line(&err)
+                )
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let policy = Policy {
+        max_update_interval: duration(
+            &raw.policy.max_update_interval,
+            "policy.max_update_interval",
+            "60m",
+        )?,
+        glossary: raw
+            .policy
+            .glossary
+            .into_iter()
+            .map(|(avoid, prefer)| (avoid.to_lowercase(), prefer))
+            .collect(),
+        internal_markers,
+        rules,
+    };
+
+    let mut names = HashSet::new();
+    let mut channels = Vec::new();
+    for (index, channel) in raw.channel.into_iter().enumerate() {
+        let where_ = format!("{shown}: channel #{} `{}`", index + 1, channel.name);
+        if !valid_name(&channel.name) {
+            bail!(
+                "{where_}: name must be letters, digits, `-` or `_` (it names the channel on the \
+                 command line)"
+            );
+        }
+        if !names.insert(channel.name.clone()) {
+            bail!("{where_}: another channel already has this name; names must be unique");
+        }
+        channels.push(
+            channel_config(channel, &base).map_err(|err| anyhow::anyhow!("{where_}: {err:#}"))?,
+        );
+    }
+
+    let state_path = raw.state.path.map(|state| base.join(state));
+    Ok(Config {
+        path: path.to_owned(),
+        organization,
+        state_path,
+        dispatch,
+        policy,
+        channels,
+    })
+}
+
+fn channel_config(raw: RawChannel, base: &Path) -> anyhow::Result<ChannelConfig> {
+    let settings = match raw.kind.as_str() {
+        "webhook" => {
+            let webhook: RawWebhook = kind_settings(raw.rest, "webhook")?;
+            let url = match (webhook.url, webhook.url_env) {
+                (Some(url), None) => UrlSource::Literal(check_url(&url).context("url")?),
+                (None, Some(name)) => UrlSource::Env(name),
+                (Some(_), Some(_)) => bail!("give either url or url_env, not both"),
+                (None, None) => {
+                    bail!("missing url; add url = \"https://...\" or url_env = \"VAR\"")
+                }
+            };
+            let secret = secret_source("secret", webhook.secret_env, webhook.secret_file, base)?;
+            for (name, value) in &webhook.headers {
+                reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| anyhow::anyhow!("headers: `{name}` is not a valid header name"))?;
+                reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+                    anyhow::anyhow!("headers.{name}: the value is not a valid header value")
+                })?;
+            }
+            ChannelSettings::Webhook(WebhookSettings {
+                url,
+                format: webhook.format,
+                secret,
+                headers: webhook.headers,
+            })
+        }
+        "banner" => {
+            let banner: RawBanner = kind_settings(raw.rest, "banner")?;
+            ChannelSettings::Banner(BannerSettings {
+                html_path: file_path(base, &banner.html_path, "html_path")?,
+                json_path: banner
+                    .json_path
+                    .map(|path| file_path(base, &path, "json_path"))
+                    .transpose()?,
+            })
+        }
+        "feed" => {
+            let feed: RawFeed = kind_settings(raw.rest, "feed")?;
+            if feed.max_entries == 0 {
+                bail!("max_entries must be at least 1");
+            }
+            if let Some(url) = &feed.feed_url {
+                check_url(url).context("feed_url")?;
+            }
+            ChannelSettings::Feed(FeedSettings {
+                path: file_path(base, &feed.path, "path")?,
+                max_entries: feed.max_entries,
+                feed_url: feed.feed_url,
+            })
+        }
+        other => bail!("unknown kind `{other}`; use one of webhook, banner, feed"),
+    };
+    Ok(ChannelConfig {
+        name: raw.name,
+        audience: raw.audience,
+        enabled: raw.enabled,
+        template: raw.template.map(|template| base.join(template)),
+        timeout: raw
+            .timeout
+            .map(|timeout| parse_duration(&timeout).context("timeout"))
+            .transpose()?,
+        settings,
+    })
+}
+
+fn kind_settings<T: DeserializeOwned>(rest: toml::Table, kind: &str) -> anyhow::Result<T> {
+    for field in SECRET_FIELDS {
+        if rest.contains_key(field) {
+            bail!(
+                "`{field}` must not be written in the file; name where it is kept with \
+                 {field}_env = \"VAR\" or {field}_file = \"path\""
+            );
+        }
+    }
+    rest.try_into()
+        .map_err(|err: toml::de::Error| anyhow::anyhow!("{kind}: {}", one_line(&err)))
+}
+
+fn secret_source(
+    field: &str,
+    env: Option<String>,
+    file: Option<PathBuf>,
+    base: &Path,
+) -> anyhow::Result<Option<SecretSource>> {
+    match (env, file) {
+        (Some(_), Some(_)) => bail!("give either {field}_env or {field}_file, not both"),
+        (Some(name), None) => {
+            if name.is_empty() || name.contains('=') {
+                bail!("{field}_env must name an environment variable");
+            }
+            Ok(Some(SecretSource::Env(name)))
+        }
+        (None, Some(path)) => Ok(Some(SecretSource::File(base.join(path)))),
+        (None, None) => Ok(None),
+    }
+}
+
+fn file_path(base: &Path, path: &Path, key: &str) -> anyhow::Result<PathBuf> {
+    if path.as_os_str().is_empty() {
+        bail!("{key} is empty");
+    }
+    let full = base.join(path);
+    if full.is_dir() {
+        bail!("{key} {} is a folder; name a file in it", full.display());
+    }
+    if full.file_name().is_none() {
+        bail!("{key} {} does not name a file", full.display());
+    }
+    Ok(full)
+}
+
+pub fn check_url(text: &str) -> anyhow::Result<reqwest::Url> {
+    let url = reqwest::Url::parse(text)
+        .map_err(|err| anyhow::anyhow!("`{text}` is not a URL ({err}); write https://..."))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        bail!("`{text}` must be an http:// or https:// URL");
+    }
+    Ok(url)
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// toml's messages span several lines with a source excerpt; keep the first line plus the
+/// location so that every error is one line.
+fn one_line(err: &dyn std::fmt::Display) -> String {
+    let text = err.to_string();
+    let mut lines = text.lines().filter(|line| !line.trim().is_empty());
+    let first = lines.next().unwrap_or_default().trim().to_owned();
+    let rest: Vec<&str> = lines
+        .filter(|line| !line.trim_start().starts_with('|') && !line.contains("-->"))
+        .map(str::trim)
+        .collect();
+    if rest.is_empty() {
+        first
+    } else {
+        format!("{first}: {}", rest.join("; "))
+    }
+}

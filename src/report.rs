@@ -1,0 +1,297 @@
+//! What people and scripts see: the progress while sending, the final table, the findings, and
+//! the same facts as JSON for `--json`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::dispatch::{Progress, humanize};
+use crate::journal::{Delivery, Outcome, State};
+use crate::wording::rules::{Finding, Severity};
+
+/// The result of `post` (and `lint`, `retry`), as `--json` prints it.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub incident: String,
+    pub sequence: u32,
+    pub status: String,
+    pub dry_run: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rerun: bool,
+    pub deliveries: Vec<DeliveryReport>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeliveryReport {
+    pub channel: String,
+    pub kind: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub target: String,
+    pub outcome: &'static str,
+    pub remote_id: Option<String>,
+    pub url: Option<String>,
+    pub attempts: u32,
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub rendered: Option<String>,
+}
+
+impl DeliveryReport {
+    pub fn from_journal(delivery: &Delivery, in_flight: bool) -> DeliveryReport {
+        let state = match delivery.state {
+            State::Pending if !in_flight => State::Unknown,
+            state => state,
+        };
+        DeliveryReport {
+            channel: delivery.channel.clone(),
+            kind: delivery.kind.clone(),
+            target: delivery.target.clone(),
+            outcome: state.as_str(),
+            remote_id: delivery.remote_id.clone(),
+            url: delivery.url.clone(),
+            attempts: delivery.attempts,
+            error: match (state, &delivery.error) {
+                (State::Unknown, None) => {
+                    Some("the process ended before the outcome was known".into())
+                }
+                (_, error) => error.clone(),
+            },
+            note: delivery.note.clone(),
+            rendered: Some(delivery.rendered.clone()),
+        }
+    }
+}
+
+impl Report {
+    pub fn failed(&self) -> bool {
+        self.deliveries
+            .iter()
+            .any(|delivery| matches!(delivery.outcome, "failed" | "unknown" | "pending"))
+    }
+
+    pub fn blocked(&self) -> bool {
+        self.findings.iter().any(Finding::blocks)
+    }
+
+    pub fn print_json(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, self)?;
+        writeln!(out)
+    }
+
+    /// The previews of a dry run: each channel's exact output.
+    pub fn print_renderings(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        for delivery in &self.deliveries {
+            let Some(rendered) = &delivery.rendered else {
+                continue;
+            };
+            let heading = format!("── {} ({}) ", delivery.channel, delivery.kind);
+            writeln!(out, "{heading:─<72}")?;
+            writeln!(out, "{rendered}")?;
+            writeln!(out)?;
+        }
+        Ok(())
+    }
+
+    /// The table: one row per channel, with the link or the error.
+    pub fn print_table(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let rows: Vec<[String; 5]> = self
+            .deliveries
+            .iter()
+            .map(|delivery| {
+                let channel = if delivery.target.is_empty() {
+                    delivery.channel.clone()
+                } else {
+                    format!("{} {}", delivery.channel, delivery.target)
+                };
+                let detail = match (&delivery.error, &delivery.url, &delivery.remote_id) {
+                    (Some(error), ..) => error.clone(),
+                    (None, Some(url), _) => url.clone(),
+                    (None, None, Some(id)) => format!("id {id}"),
+                    (None, None, None) => String::new(),
+                };
+                let detail = match &delivery.note {
+                    Some(note) if detail.is_empty() => note.clone(),
+                    Some(note) => format!("{detail} ({note})"),
+                    None => detail,
+                };
+                [
+                    channel,
+                    delivery.kind.clone(),
+                    delivery.outcome.to_owned(),
+                    delivery.attempts.to_string(),
+                    detail,
+                ]
+            })
+            .collect();
+        print_table(
+            out,
+            ["CHANNEL", "KIND", "OUTCOME", "ATTEMPTS", "LINK OR ERROR"],
+            &rows,
+        )
+    }
+}
+
+/// Prints rows under a header, each column as wide as its widest cell; the last is not padded.
+pub fn print_table<const N: usize>(
+    out: &mut dyn Write,
+    header: [&str; N],
+    rows: &[[String; N]],
+) -> std::io::Result<()> {
+    let mut widths = header.map(|title| title.chars().count());
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut text = String::new();
+        for (index, cell) in cells.iter().enumerate() {
+            if index + 1 == N {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<width$}  ", width = widths[index]));
+            }
+        }
+        text.trim_end().to_owned()
+    };
+    writeln!(out, "{}", line(header.to_vec()))?;
+    for row in rows {
+        writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
+}
+
+/// One line per finding: `error[rule] channel: message`.
+pub fn print_findings(out: &mut dyn Write, findings: &[Finding]) -> std::io::Result<()> {
+    for finding in findings {
+        let level = match (&finding.allowed, finding.severity) {
+            (Some(_), _) => "allowed",
+            (None, Severity::Error) => "error",
+            (None, _) => "warning",
+        };
+        let place = finding
+            .channel
+            .as_deref()
+            .map(|channel| format!(" {channel}"))
+            .unwrap_or_default();
+        write!(out, "{level}[{}]{place}: {}", finding.rule, finding.message)?;
+        match &finding.allowed {
+            Some(reason) => writeln!(out, " (allowed: {reason})")?,
+            None => writeln!(out)?,
+        }
+    }
+    Ok(())
+}
+
+/// How progress is shown while sending.
+pub fn progress(quiet: bool, json: bool) -> std::sync::Arc<dyn Progress> {
+    use std::io::IsTerminal;
+    if quiet || json {
+        std::sync::Arc::new(Silent)
+    } else if std::io::stderr().is_terminal() {
+        std::sync::Arc::new(Bars::new())
+    } else {
+        std::sync::Arc::new(Lines)
+    }
+}
+
+struct Silent;
+
+impl Progress for Silent {
+    fn started(&self, _: &str, _: &str) {}
+    fn retrying(&self, _: &str, _: &str, _: u32, _: Duration, _: &str) {}
+    fn finished(&self, _: &str, _: &str, _: &Outcome) {}
+}
+
+fn who(channel: &str, target: &str) -> String {
+    if target.is_empty() {
+        channel.to_owned()
+    } else {
+        format!("{channel} {target}")
+    }
+}
+
+fn summary(outcome: &Outcome) -> String {
+    let tries = match outcome.attempts {
+        1 => "1 attempt".to_owned(),
+        n => format!("{n} attempts"),
+    };
+    match &outcome.error {
+        Some(error) => format!("{} after {tries}: {error}", outcome.state.as_str()),
+        None => format!("{} ({tries})", outcome.state.as_str()),
+    }
+}
+
+/// Plain lines on stderr, for logs and CI.
+struct Lines;
+
+impl Progress for Lines {
+    fn started(&self, _: &str, _: &str) {}
+
+    fn retrying(&self, channel: &str, target: &str, attempt: u32, wait: Duration, why: &str) {
+        eprintln!(
+            "{}: attempt {attempt} failed ({why}); retrying in {}",
+            who(channel, target),
+            humanize(wait)
+        );
+    }
+
+    fn finished(&self, channel: &str, target: &str, outcome: &Outcome) {
+        eprintln!("{}: {}", who(channel, target), summary(outcome));
+    }
+}
+
+/// One spinner per delivery on a terminal.
+struct Bars {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl Bars {
+    fn new() -> Bars {
+        Bars {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn bar(&self, key: &str) -> Option<ProgressBar> {
+        self.bars.lock().ok()?.get(key).cloned()
+    }
+}
+
+impl Progress for Bars {
+    fn started(&self, channel: &str, target: &str) {
+        let bar = self.multi.add(ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix:.bold} {msg}").expect("valid template"),
+        );
+        bar.set_prefix(who(channel, target));
+        bar.set_message("sending");
+        bar.enable_steady_tick(Duration::from_millis(100));
+        if let Ok(mut bars) = self.bars.lock() {
+            bars.insert(who(channel, target), bar);
+        }
+    }
+
+    fn retrying(&self, channel: &str, target: &str, attempt: u32, wait: Duration, why: &str) {
+        if let Some(bar) = self.bar(&who(channel, target)) {
+            bar.set_message(format!(
+                "attempt {attempt} failed ({why}); retrying in {}",
+                humanize(wait)
+            ));
+        }
+    }
+
+    fn finished(&self, channel: &str, target: &str, outcome: &Outcome) {
+        if let Some(bar) = self.bar(&who(channel, target)) {
+            bar.finish_with_message(summary(outcome));
+        }
+    }
+}

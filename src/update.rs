@@ -1,0 +1,368 @@
+//! The canonical facts of one incident update, and the rules of an incident's life.
+//!
+//! Everything a channel says is rendered from an [`Update`]; nothing else carries facts. Times are
+//! parsed here once (`14:30`, `+45m`, RFC 3339, `30m`) and formatted here once, so every channel
+//! states the same time in the same words.
+
+use std::fmt;
+use std::str::FromStr;
+
+use anyhow::{Context, bail};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp, ToSpan, Zoned};
+use serde::{Deserialize, Serialize};
+
+/// Whether an incident is an unplanned outage or announced maintenance. The two never mix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Incident,
+    Maintenance,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Incident => "incident",
+            Kind::Maintenance => "maintenance",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Investigating,
+    Identified,
+    Monitoring,
+    Resolved,
+    Scheduled,
+    InProgress,
+    Completed,
+}
+
+impl Status {
+    pub const ALL: [Status; 7] = [
+        Status::Investigating,
+        Status::Identified,
+        Status::Monitoring,
+        Status::Resolved,
+        Status::Scheduled,
+        Status::InProgress,
+        Status::Completed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Investigating => "investigating",
+            Status::Identified => "identified",
+            Status::Monitoring => "monitoring",
+            Status::Resolved => "resolved",
+            Status::Scheduled => "scheduled",
+            Status::InProgress => "in-progress",
+            Status::Completed => "completed",
+        }
+    }
+
+    /// The one phrase every channel uses for this status.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Investigating => "Investigating",
+            Status::Identified => "Identified",
+            Status::Monitoring => "Monitoring",
+            Status::Resolved => "Resolved",
+            Status::Scheduled => "Scheduled maintenance",
+            Status::InProgress => "Maintenance in progress",
+            Status::Completed => "Maintenance completed",
+        }
+    }
+
+    pub fn kind(self) -> Kind {
+        match self {
+            Status::Scheduled | Status::InProgress | Status::Completed => Kind::Maintenance,
+            _ => Kind::Incident,
+        }
+    }
+
+    /// A final status closes the incident or the maintenance.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Resolved | Status::Completed)
+    }
+
+    /// Whether the service may honestly be described as working again.
+    pub fn allows_recovery_claim(self) -> bool {
+        matches!(
+            self,
+            Status::Monitoring | Status::Resolved | Status::Completed
+        )
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Status> {
+        Status::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .with_context(|| {
+                format!(
+                    "unknown status `{s}`; use one of investigating, identified, monitoring, \
+                     resolved, or for maintenance scheduled, in-progress, completed"
+                )
+            })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Impact {
+    Minor,
+    Major,
+    Critical,
+}
+
+impl Impact {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Impact::Minor => "minor",
+            Impact::Major => "major",
+            Impact::Critical => "critical",
+        }
+    }
+}
+
+/// The canonical facts of one update, as recorded in the journal and rendered to every channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Update {
+    pub incident: String,
+    pub sequence: u32,
+    pub kind: Kind,
+    pub status: Status,
+    pub title: String,
+    pub message: String,
+    pub components: Vec<String>,
+    pub impact: Option<Impact>,
+    pub eta: Option<Timestamp>,
+    pub next_update: Option<Timestamp>,
+    pub starts: Option<Timestamp>,
+    pub ends: Option<Timestamp>,
+    pub compensation: Option<String>,
+    pub internal_note: Option<String>,
+    pub correction: bool,
+    pub posted_at: Timestamp,
+}
+
+/// Reads the time that counts as "now": `OUTAGE_NOW` (RFC 3339) for reproducible output, else the
+/// clock.
+/// Whole seconds: the journal, the feed and the webhook event never show fractions.
+pub fn now() -> anyhow::Result<Timestamp> {
+    let now = match std::env::var("OUTAGE_NOW") {
+        Ok(text) => text.parse::<Timestamp>().with_context(|| {
+            format!("OUTAGE_NOW={text:?} is not an RFC 3339 time such as 2026-11-22T10:00:00Z")
+        })?,
+        Err(_) => Timestamp::now(),
+    };
+    Ok(Timestamp::from_second(now.as_second())?)
+}
+
+/// Parses a duration such as `30m`, `1h 30m`, `2h` or `PT30M`; a day is written `24h`.
+pub fn parse_duration(text: &str) -> anyhow::Result<SignedDuration> {
+    let trimmed = text.trim().trim_start_matches('+');
+    let duration: SignedDuration = trimmed
+        .parse()
+        .with_context(|| format!("`{text}` is not a duration such as 30m, 1h 30m or 2h"))?;
+    if duration.is_negative() || duration.is_zero() {
+        bail!("`{text}` must be a positive duration such as 30m");
+    }
+    Ok(duration)
+}
+
+/// Parses a point in time given as `14:30` (the next such time in `tz`), `+45m` (from now), a
+/// bare duration `45m` (from now), or an RFC 3339 time.
+pub fn parse_time(text: &str, now: Timestamp, tz: &TimeZone) -> anyhow::Result<Timestamp> {
+    let text = text.trim();
+    if let Ok(timestamp) = text.parse::<Timestamp>() {
+        return Ok(timestamp);
+    }
+    if let Some((hour, minute)) = parse_clock(text) {
+        let today = now.to_zoned(tz.clone());
+        let mut at = today
+            .with()
+            .hour(hour)
+            .minute(minute)
+            .second(0)
+            .subsec_nanosecond(0)
+            .build()?;
+        if at.timestamp() <= now {
+            at = at.checked_add(1.day())?;
+        }
+        return Ok(at.timestamp());
+    }
+    match parse_duration(text) {
+        Ok(duration) => Ok(now.checked_add(duration)?),
+        Err(_) => bail!(
+            "`{text}` is not a time; write 14:30, +45m, or an RFC 3339 time such as \
+             2026-11-22T14:30:00Z"
+        ),
+    }
+}
+
+fn parse_clock(text: &str) -> Option<(i8, i8)> {
+    let (hour, minute) = text.split_once(':')?;
+    if hour.is_empty() || hour.len() > 2 || minute.len() != 2 {
+        return None;
+    }
+    let hour: i8 = hour.parse().ok()?;
+    let minute: i8 = minute.parse().ok()?;
+    ((0..24).contains(&hour) && (0..60).contains(&minute)).then_some((hour, minute))
+}
+
+/// Formats a time for people: `14:30 UTC` on the day of `now`, else `Mon 23 Nov 14:30 UTC`.
+pub fn format_time(at: Timestamp, now: Timestamp, tz: &TimeZone) -> String {
+    let zoned: Zoned = at.to_zoned(tz.clone());
+    let today = now.to_zoned(tz.clone()).date();
+    if zoned.date() == today {
+        zoned.strftime("%H:%M %Z").to_string()
+    } else {
+        zoned.strftime("%a %-d %b %H:%M %Z").to_string()
+    }
+}
+
+/// An incident id made of the date and a slug of the title: `2026-11-22-login-failures`.
+pub fn incident_id(title: &str, now: Timestamp, tz: &TimeZone) -> String {
+    let date = now.to_zoned(tz.clone()).date();
+    let mut slug = String::new();
+    for c in title.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+        if slug.len() >= 40 {
+            break;
+        }
+    }
+    let slug = slug.trim_end_matches('-');
+    if slug.is_empty() {
+        format!("{date}-incident")
+    } else {
+        format!("{date}-{slug}")
+    }
+}
+
+/// Checks that `next` may follow `previous` in one incident's life. `reopen` lets a resolved
+/// incident take a new update.
+pub fn check_transition(
+    incident: &str,
+    previous: Status,
+    next: Status,
+    reopen: bool,
+) -> anyhow::Result<()> {
+    if previous.kind() != next.kind() {
+        bail!(
+            "{incident} is {} {}, so it cannot take the {} status `{next}`; open a new one instead",
+            article(previous.kind()),
+            previous.kind().as_str(),
+            next.kind().as_str(),
+        );
+    }
+    if previous.is_final() && !reopen {
+        bail!(
+            "{incident} is already {previous}; pass --reopen to post `{next}` to it, or open a new \
+             incident"
+        );
+    }
+    if previous.kind() == Kind::Maintenance {
+        let rank = |status: Status| match status {
+            Status::Scheduled => 0,
+            Status::InProgress => 1,
+            _ => 2,
+        };
+        if rank(next) < rank(previous) && !(previous.is_final() && reopen) {
+            bail!(
+                "maintenance {incident} is {previous}; it can only move scheduled -> in-progress \
+                 -> completed"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn article(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Incident => "an",
+        Kind::Maintenance => "a",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn clock_times_mean_the_next_such_time() {
+        let now = at("2026-11-22T23:50:00Z");
+        assert_eq!(
+            parse_time("00:30", now, &TimeZone::UTC).unwrap(),
+            at("2026-11-23T00:30:00Z")
+        );
+        assert_eq!(
+            parse_time("23:55", now, &TimeZone::UTC).unwrap(),
+            at("2026-11-22T23:55:00Z")
+        );
+        assert_eq!(
+            parse_time("+45m", now, &TimeZone::UTC).unwrap(),
+            at("2026-11-23T00:35:00Z")
+        );
+        assert!(parse_time("25:00", now, &TimeZone::UTC).is_err());
+        assert!(parse_time("soon", now, &TimeZone::UTC).is_err());
+    }
+
+    #[test]
+    fn times_are_formatted_with_the_zone_and_the_day_when_not_today() {
+        let now = at("2026-11-22T10:00:00Z");
+        assert_eq!(
+            format_time(at("2026-11-22T14:30:00Z"), now, &TimeZone::UTC),
+            "14:30 UTC"
+        );
+        assert_eq!(
+            format_time(at("2026-11-23T09:05:00Z"), now, &TimeZone::UTC),
+            "Mon 23 Nov 09:05 UTC"
+        );
+    }
+
+    #[test]
+    fn incident_ids_are_date_and_slug() {
+        let now = at("2026-11-22T10:00:00Z");
+        assert_eq!(
+            incident_id("Login failures (EU)!", now, &TimeZone::UTC),
+            "2026-11-22-login-failures-eu"
+        );
+        assert_eq!(
+            incident_id("!!", now, &TimeZone::UTC),
+            "2026-11-22-incident"
+        );
+    }
+
+    #[test]
+    fn transitions() {
+        use Status::*;
+        assert!(check_transition("a", Investigating, Identified, false).is_ok());
+        assert!(check_transition("a", Monitoring, Investigating, false).is_ok());
+        assert!(check_transition("a", Resolved, Investigating, false).is_err());
+        assert!(check_transition("a", Resolved, Investigating, true).is_ok());
+        assert!(check_transition("a", Investigating, Scheduled, false).is_err());
+        assert!(check_transition("a", InProgress, Scheduled, false).is_err());
+        assert!(check_transition("a", Scheduled, Completed, false).is_ok());
+    }
+}
