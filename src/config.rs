@@ -602,8 +602,13 @@ fn one_line(err: &dyn std::fmt::Display) -> String {
     let text = err.to_string();
     let mut lines = text.lines().filter(|line| !line.trim().is_empty());
     let first = lines.next().unwrap_or_default().trim().to_owned();
+    // Skip the source excerpt: `  |`, `3 | key = 1` and `  | ^^^` lines.
+    let excerpt = |line: &str| {
+        let before_bar = line.split('|').next().unwrap_or("");
+        line.contains('|') && before_bar.trim().chars().all(|c| c.is_ascii_digit())
+    };
     let rest: Vec<&str> = lines
-        .filter(|line| !line.trim_start().starts_with('|') && !line.contains("-->"))
+        .filter(|line| !excerpt(line) && !line.contains("-->"))
         .map(str::trim)
         .collect();
     if rest.is_empty() {

@@ -1,1 +1,11 @@
+//! The one integration-test binary: every test runs the real `outage` binary, against loopback
+//! emulators of the remote services where it sends anything.
 
+mod support;
+
+mod banner; // The banner and feed files: content, escaping, size, atomic rewrites.
+mod config; // Bad configuration: one clear message, exit 2, nothing sent.
+mod lint; // The wording rules through `outage lint` and `post`.
+mod post; // The whole path with the example config; dry run; JSON; exit codes.
+mod templates; // Snapshots of every default template.
+mod webhook; // Every webhook format against its emulator, with faults.

@@ -221,7 +221,7 @@ impl Renderer {
             Ok(rendering) => rendering,
             Err(finding) => return (None, vec![finding.on(&channel.name)]),
         };
-        let findings = check_facts(&facts, &rendering, channel)
+        let findings = check_facts(&facts, &rendering, channel, update)
             .into_iter()
             .map(|finding| finding.on(&channel.name))
             .collect();
@@ -337,11 +337,10 @@ impl Renderer {
             let context = BannerContext::new(&projection.open, org, now, message_chars);
             let html = self.render_template(&name, &context)?;
             if html.len() <= BANNER_LIMIT {
-                let body = crate::channels::banner::json(&projection.open, org, now);
                 return Ok(Rendering {
                     text: html,
                     subject: None,
-                    body: Some(body),
+                    body: None,
                 });
             }
             if message_chars == 0 {
@@ -514,7 +513,17 @@ pub fn html_escape(text: &str) -> String {
 
 /// The `missing-fact` rule: every rendering carries the status, the title, the next update time,
 /// the ETA and the link, as the facts state them.
-fn check_facts(facts: &Facts, rendering: &Rendering, channel: &ChannelConfig) -> Vec<Finding> {
+fn check_facts(
+    facts: &Facts,
+    rendering: &Rendering,
+    channel: &ChannelConfig,
+    update: &Update,
+) -> Vec<Finding> {
+    let banner = matches!(channel.settings, ChannelSettings::Banner(_));
+    if banner && update.status.is_final() {
+        // A closed incident leaves the banner: that is the banner carrying the facts.
+        return Vec::new();
+    }
     let (text, escape): (&str, fn(&str) -> String) = match &channel.settings {
         ChannelSettings::Banner(_) => (&rendering.text, html_escape),
         ChannelSettings::Webhook(webhook) if webhook.format == WebhookFormat::Slack => {
@@ -529,10 +538,8 @@ fn check_facts(facts: &Facts, rendering: &Rendering, channel: &ChannelConfig) ->
     facts
         .required()
         .into_iter()
-        .filter(|(name, _)| {
-            // The banner shows the link once for all items and the time of each item itself.
-            !(matches!(channel.settings, ChannelSettings::Banner(_)) && *name == "ETA")
-        })
+        // The banner keeps to what a site header can hold: no ETA.
+        .filter(|(name, _)| !(banner && *name == "ETA"))
         .filter(|(_, value)| !text.contains(&escape(value)))
         .map(|(name, value)| {
             Finding::new(

@@ -1,0 +1,272 @@
+//! The test harness: a temporary workspace with a config and a journal, and a command builder
+//! that runs the real `outage` binary and asserts its whole output.
+//!
+//! Expected stdout and stderr default to empty and the expected exit code to 0, so any output a
+//! test does not assert fails it.
+
+pub mod webhooks;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const OUTAGE: &str = env!("CARGO_BIN_EXE_outage");
+
+/// The fixed "now" of every test, so renderings and ids are reproducible.
+pub const NOW: &str = "2026-11-22T10:00:00Z";
+
+/// A temporary folder holding `channels.toml` and the journal.
+pub struct Workspace {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Workspace {
+    pub fn new(config: &str) -> Workspace {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("channels.toml"), unindent(config)).expect("write config");
+        Workspace {
+            dir,
+            env: Vec::new(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> &Self {
+        std::fs::write(self.file(name), unindent(text)).expect("write file");
+        self
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.file(name))
+            .unwrap_or_else(|err| panic!("cannot read {name}: {err}"))
+    }
+
+    /// Sets an environment variable for every command run in this workspace.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn journal(&self) -> PathBuf {
+        self.file("journal.db")
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Cmd {
+        let mut command = Command::new(OUTAGE);
+        command
+            .current_dir(self.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .env("OUTAGE_CONFIG", self.file("channels.toml"))
+            .env("OUTAGE_STATE", self.journal())
+            .env("OUTAGE_NOW", NOW)
+            .args(args);
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        Cmd {
+            command,
+            dir: self.path().display().to_string(),
+            stdin: None,
+            stdout: Expect::Exactly(String::new()),
+            stderr: Expect::Exactly(String::new()),
+            status: Some(0),
+        }
+    }
+
+    /// Runs a SQL query on the journal and returns the rows as `|`-joined text lines.
+    pub fn query(&self, sql: &str) -> Vec<String> {
+        let conn = rusqlite::Connection::open(self.journal()).expect("open journal");
+        let mut statement = conn.prepare(sql).expect("prepare");
+        let columns = statement.column_count();
+        statement
+            .query_map([], |row| {
+                let cells: Vec<String> = (0..columns)
+                    .map(|i| match row.get_ref(i).unwrap() {
+                        rusqlite::types::ValueRef::Null => "NULL".to_owned(),
+                        rusqlite::types::ValueRef::Integer(n) => n.to_string(),
+                        rusqlite::types::ValueRef::Real(n) => n.to_string(),
+                        rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into(),
+                        rusqlite::types::ValueRef::Blob(_) => "<blob>".into(),
+                    })
+                    .collect();
+                Ok(cells.join("|"))
+            })
+            .expect("query")
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// Every byte the journal holds (including the WAL), to scan for secrets.
+    pub fn journal_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for suffix in ["", "-wal"] {
+            let path = PathBuf::from(format!("{}{suffix}", self.journal().display()));
+            if let Ok(more) = std::fs::read(path) {
+                bytes.extend(more);
+            }
+        }
+        bytes
+    }
+}
+
+enum Expect {
+    Exactly(String),
+    /// The same lines in any order (progress lines from concurrent deliveries).
+    Unordered(String),
+    Any,
+}
+
+#[must_use]
+pub struct Cmd {
+    command: Command,
+    /// Replaced by `[DIR]` in the output before it is compared.
+    dir: String,
+    stdin: Option<String>,
+    stdout: Expect,
+    stderr: Expect,
+    status: Option<i32>,
+}
+
+impl Cmd {
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.command.env_remove(key);
+        self
+    }
+
+    pub fn stdin(mut self, text: &str) -> Self {
+        self.stdin = Some(text.into());
+        self
+    }
+
+    pub fn stdout(mut self, text: &str) -> Self {
+        self.stdout = Expect::Exactly(unindent(text));
+        self
+    }
+
+    pub fn any_stdout(mut self) -> Self {
+        self.stdout = Expect::Any;
+        self
+    }
+
+    pub fn stderr(mut self, text: &str) -> Self {
+        self.stderr = Expect::Exactly(unindent(text));
+        self
+    }
+
+    pub fn stderr_unordered(mut self, text: &str) -> Self {
+        self.stderr = Expect::Unordered(unindent(text));
+        self
+    }
+
+    pub fn any_stderr(mut self) -> Self {
+        self.stderr = Expect::Any;
+        self
+    }
+
+    pub fn status(mut self, code: i32) -> Self {
+        self.status = Some(code);
+        self
+    }
+
+    pub fn any_status(mut self) -> Self {
+        self.status = None;
+        self
+    }
+
+    /// Runs the command and asserts the exit code, stdout and stderr.
+    #[track_caller]
+    pub fn run(mut self) -> Output {
+        let output = self.output();
+        let stdout = String::from_utf8_lossy(&output.stdout).replace(&self.dir, "[DIR]");
+        let stderr = String::from_utf8_lossy(&output.stderr).replace(&self.dir, "[DIR]");
+        let shown = format!(
+            "--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}\n--- exit {:?} ---",
+            output.status.code()
+        );
+        check("stdout", &self.stdout, &stdout, &shown);
+        check("stderr", &self.stderr, &stderr, &shown);
+        if let Some(status) = self.status {
+            assert_eq!(
+                output.status.code(),
+                Some(status),
+                "unexpected exit code\n{shown}"
+            );
+        }
+        output
+    }
+
+    fn output(&mut self) -> Output {
+        self.command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self.command.spawn().expect("spawn outage");
+        let stdin = child.stdin.take().expect("stdin");
+        if let Some(text) = self.stdin.take() {
+            use std::io::Write;
+            let mut stdin = stdin;
+            stdin.write_all(text.as_bytes()).expect("write stdin");
+        }
+        child.wait_with_output().expect("wait for outage")
+    }
+}
+
+#[track_caller]
+fn check(name: &str, expect: &Expect, actual: &str, shown: &str) {
+    match expect {
+        Expect::Exactly(expected) => {
+            if expected != actual {
+                panic!("{name} differs\n--- expected {name} ---\n{expected}\n{shown}");
+            }
+        }
+        Expect::Unordered(expected) => {
+            let mut want: Vec<&str> = expected.lines().collect();
+            let mut got: Vec<&str> = actual.lines().collect();
+            want.sort_unstable();
+            got.sort_unstable();
+            if want != got {
+                panic!(
+                    "{name} lines differ\n--- expected {name} (any order) ---\n{expected}\n{shown}"
+                );
+            }
+        }
+        Expect::Any => {}
+    }
+}
+
+/// Removes the common leading indentation and the first newline, so fixtures can be indented.
+pub fn unindent(text: &str) -> String {
+    let text = text.strip_prefix('\n').unwrap_or(text);
+    let indent = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| line.len() - line.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for line in text.lines() {
+        out.push_str(line.get(indent..).unwrap_or("").trim_end_matches(' '));
+        out.push('\n');
+    }
+    // Keep a trailing newline only when the fixture had content.
+    if out.trim().is_empty() {
+        String::new()
+    } else {
+        let trimmed = out.trim_end_matches('\n');
+        format!("{trimmed}\n")
+    }
+}
+
+/// Parses the JSON a command printed.
+pub fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).expect("stdout is JSON")
+}

@@ -1,0 +1,382 @@
+//! A loopback emulator of the webhook receivers `outage` posts to, answering like the real
+//! services (../shared/reference/apis.md §4, §5):
+//!
+//! - `/json/...`: a Standard Webhooks receiver. With a secret it verifies `webhook-signature`
+//!   (HMAC-SHA256 over `id.timestamp.body`, 5 minute tolerance) and answers 401 when it is wrong;
+//!   it answers 204 otherwise.
+//! - `/slack/...`: 200 `ok` (text/plain); 400 `invalid_payload` / `no_text` on a bad body.
+//! - `/discord/api/webhooks/{id}/{token}`: 204, or 200 with the message object when `wait=true`;
+//!   400 `{"message": "Invalid Form Body", "code": 50035}` when `content` is over 2000 characters.
+//! - `/teams/...`: 202 with an empty body for a Workflows Adaptive Card message; 400 otherwise.
+//! - `/mattermost/hooks/{key}`: 200 `ok`; 400 with Mattermost's error object when `text` is
+//!   missing.
+//!
+//! Faults are queued per path and used up in order: a status with a body and headers, or a delay
+//! before the normal answer.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+/// The runtime every emulator runs on, beside the test's own thread.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("emulator runtime")
+    })
+}
+
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+}
+
+impl Request {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).expect("the body is JSON")
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map(String::as_str).unwrap_or("")
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Fault {
+    Status {
+        code: u16,
+        body: String,
+        headers: Vec<(String, String)>,
+    },
+    Delay(Duration),
+}
+
+impl Fault {
+    pub fn status(code: u16, body: &str) -> Fault {
+        Fault::Status {
+            code,
+            body: body.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_header(self, name: &str, value: &str) -> Fault {
+        match self {
+            Fault::Status {
+                code,
+                body,
+                mut headers,
+            } => {
+                headers.push((name.into(), value.into()));
+                Fault::Status {
+                    code,
+                    body,
+                    headers,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    requests: Vec<Request>,
+    faults: HashMap<String, VecDeque<Fault>>,
+    always: HashMap<String, Fault>,
+    secrets: HashMap<String, Vec<u8>>,
+    next_id: u64,
+}
+
+#[derive(Clone)]
+pub struct Emulator {
+    pub base: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Emulator {
+    pub fn start() -> Emulator {
+        let inner = Arc::new(Mutex::new(Inner {
+            next_id: 1_200_000_000_000_000_000,
+            ..Inner::default()
+        }));
+        let app = axum::Router::new()
+            .fallback(answer)
+            .with_state(inner.clone());
+        let listener = runtime()
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        runtime().spawn(async move { axum::serve(listener, app).await });
+        Emulator { base, inner }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The receiver at `path` verifies signatures made with this `whsec_` secret.
+    pub fn secret(&self, path: &str, secret: &str) -> &Self {
+        let key = STANDARD
+            .decode(secret.trim_start_matches("whsec_"))
+            .expect("base64 secret");
+        self.inner.lock().unwrap().secrets.insert(path.into(), key);
+        self
+    }
+
+    /// Queues faults for `path`, answered before the normal behaviour resumes.
+    pub fn fail(&self, path: &str, faults: Vec<Fault>) -> &Self {
+        self.inner
+            .lock()
+            .unwrap()
+            .faults
+            .entry(path.into())
+            .or_default()
+            .extend(faults);
+        self
+    }
+
+    /// Answers every request to `path` with this fault.
+    pub fn always(&self, path: &str, fault: Fault) -> &Self {
+        self.inner.lock().unwrap().always.insert(path.into(), fault);
+        self
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.inner.lock().unwrap().requests.clone()
+    }
+
+    pub fn requests_to(&self, path: &str) -> Vec<Request> {
+        self.requests()
+            .into_iter()
+            .filter(|request| request.path == path)
+            .collect()
+    }
+}
+
+async fn answer(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request = Request {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        query: uri.query().unwrap_or("").to_owned(),
+        headers: headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    value.to_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    let (fault, key, id) = {
+        let mut inner = inner.lock().unwrap();
+        inner.requests.push(request.clone());
+        inner.next_id += 1;
+        let queued = inner
+            .faults
+            .get_mut(&request.path)
+            .and_then(VecDeque::pop_front);
+        let fault = queued.or_else(|| inner.always.get(&request.path).cloned());
+        (
+            fault,
+            inner.secrets.get(&request.path).cloned(),
+            inner.next_id,
+        )
+    };
+    match fault {
+        Some(Fault::Status {
+            code,
+            body,
+            headers,
+        }) => {
+            let mut response = (StatusCode::from_u16(code).unwrap(), body).into_response();
+            for (name, value) in headers {
+                response.headers_mut().insert(
+                    axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    value.parse().unwrap(),
+                );
+            }
+            return response;
+        }
+        Some(Fault::Delay(wait)) => tokio::time::sleep(wait).await,
+        None => {}
+    }
+    let service = request.path.split('/').nth(1).unwrap_or("");
+    match service {
+        "json" => json_receiver(&request, key.as_deref()),
+        "slack" => slack(&request),
+        "discord" => discord(&request, id),
+        "teams" => teams(&request),
+        "mattermost" => mattermost(&request),
+        _ => (StatusCode::NOT_FOUND, "no such emulator").into_response(),
+    }
+}
+
+fn json_receiver(request: &Request, key: Option<&[u8]>) -> Response {
+    if request.header("content-type") != "application/json" {
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "").into_response();
+    }
+    if let Some(Err(why)) = key.map(|key| verify(request, key)) {
+        return (StatusCode::UNAUTHORIZED, why).into_response();
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Standard Webhooks verification, written from the spec rather than from `outage`'s code.
+fn verify(request: &Request, key: &[u8]) -> Result<(), &'static str> {
+    let id = request.header("webhook-id");
+    let timestamp = request.header("webhook-timestamp");
+    let signatures = request.header("webhook-signature");
+    if id.is_empty() || timestamp.is_empty() || signatures.is_empty() {
+        return Err("missing webhook headers");
+    }
+    let sent: i64 = timestamp.parse().map_err(|_| "bad timestamp")?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    if (now - sent).abs() > 300 {
+        return Err("timestamp outside the tolerance");
+    }
+    for signature in signatures.split(' ') {
+        let Some(encoded) = signature.strip_prefix("v1,") else {
+            continue;
+        };
+        let Ok(expected) = STANDARD.decode(encoded) else {
+            continue;
+        };
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+        mac.update(format!("{id}.{timestamp}.").as_bytes());
+        mac.update(request.body.as_bytes());
+        if mac.verify_slice(&expected).is_ok() {
+            return Ok(());
+        }
+    }
+    Err("no matching signature")
+}
+
+fn text_plain(code: StatusCode, body: &'static str) -> Response {
+    (code, [("content-type", "text/plain")], body).into_response()
+}
+
+fn slack(request: &Request) -> Response {
+    let Ok(body) = serde_json::from_str::<serde_json::Value>(&request.body) else {
+        return text_plain(StatusCode::BAD_REQUEST, "invalid_payload");
+    };
+    let has_text = body["text"].as_str().is_some_and(|text| !text.is_empty());
+    if !has_text && body["blocks"].is_null() {
+        return text_plain(StatusCode::BAD_REQUEST, "no_text");
+    }
+    if let Some(blocks) = body["blocks"].as_array() {
+        let too_long = blocks.iter().any(|block| {
+            block["text"]["text"]
+                .as_str()
+                .is_some_and(|t| t.chars().count() > 3000)
+        });
+        if too_long {
+            return text_plain(StatusCode::BAD_REQUEST, "invalid_blocks");
+        }
+    }
+    text_plain(StatusCode::OK, "ok")
+}
+
+fn discord(request: &Request, id: u64) -> Response {
+    let Ok(body) = serde_json::from_str::<serde_json::Value>(&request.body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(
+                serde_json::json!({"message": "Cannot send an empty message", "code": 50006}),
+            ),
+        )
+            .into_response();
+    };
+    let content = body["content"].as_str().unwrap_or("");
+    if content.is_empty() && body["embeds"].is_null() {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(
+                serde_json::json!({"message": "Cannot send an empty message", "code": 50006}),
+            ),
+        )
+            .into_response();
+    }
+    if content.chars().count() > 2000 {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({
+                "message": "Invalid Form Body", "code": 50035,
+                "errors": {"content": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]}}
+            })),
+        )
+            .into_response();
+    }
+    if request.query.split('&').any(|pair| pair == "wait=true") {
+        return (
+            StatusCode::OK,
+            axum::Json(
+                serde_json::json!({"id": id.to_string(), "channel_id": "1100", "content": content}),
+            ),
+        )
+            .into_response();
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn teams(request: &Request) -> Response {
+    let Ok(body) = serde_json::from_str::<serde_json::Value>(&request.body) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let card = &body["attachments"][0];
+    if body["type"] != "message"
+        || card["contentType"] != "application/vnd.microsoft.card.adaptive"
+        || card["content"]["type"] != "AdaptiveCard"
+    {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    StatusCode::ACCEPTED.into_response()
+}
+
+fn mattermost(request: &Request) -> Response {
+    let text = serde_json::from_str::<serde_json::Value>(&request.body)
+        .ok()
+        .and_then(|body| body["text"].as_str().map(str::to_owned));
+    match text {
+        Some(text) if !text.is_empty() && text.chars().count() <= 16383 => {
+            text_plain(StatusCode::OK, "ok")
+        }
+        _ => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({
+                "id": "web.incoming_webhook.text.app_error",
+                "message": "No text specified.",
+                "detailed_error": "", "status_code": 400
+            })),
+        )
+            .into_response(),
+    }
+}

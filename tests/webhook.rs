@@ -1,0 +1,404 @@
+use std::time::Duration;
+
+use crate::support::webhooks::{Emulator, Fault};
+use crate::support::{Workspace, json};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const SLACK_TOKEN: &str = "T000/B000/XXXXsecretslacktoken";
+
+const POST: &[&str] = &[
+    "post",
+    "--status",
+    "investigating",
+    "--title",
+    "Login failures & SSO",
+    "--message",
+    "Some customers cannot log in to the web app. We are looking into it.",
+    "--next-update",
+    "30m",
+    "--internal-note",
+    "Root cause suspected in auth-7.",
+    "--yes",
+];
+
+fn workspace(emulator: &Emulator) -> Workspace {
+    Workspace::new(&format!(
+        r#"
+        [organization]
+        name = "Example Inc"
+        status_url = "https://status.example.com"
+
+        [dispatch]
+        timeout = "1s"
+        max_attempts = 3
+        retry_base = "10ms"
+        max_retry_wait = "2s"
+
+        [[channel]]
+        name = "hook"
+        kind = "webhook"
+        url = "{json}"
+        secret_env = "HOOK_SECRET"
+        headers = {{ "X-Team" = "sre" }}
+
+        [[channel]]
+        name = "slack"
+        kind = "webhook"
+        format = "slack"
+        url_env = "SLACK_URL"
+        audience = "internal"
+
+        [[channel]]
+        name = "discord"
+        kind = "webhook"
+        format = "discord"
+        url = "{discord}"
+
+        [[channel]]
+        name = "teams"
+        kind = "webhook"
+        format = "teams"
+        url = "{teams}"
+
+        [[channel]]
+        name = "mattermost"
+        kind = "webhook"
+        format = "mattermost"
+        url = "{mattermost}"
+        "#,
+        json = emulator.url("/json/hook"),
+        discord = emulator.url("/discord/api/webhooks/123/token"),
+        teams = emulator.url("/teams/workflow"),
+        mattermost = emulator.url("/mattermost/hooks/key"),
+    ))
+    .env("HOOK_SECRET", SECRET)
+    .env(
+        "SLACK_URL",
+        &emulator.url(&format!("/slack/services/{SLACK_TOKEN}")),
+    )
+}
+
+fn emulator() -> Emulator {
+    let emulator = Emulator::start();
+    emulator.secret("/json/hook", SECRET);
+    emulator
+}
+
+fn outcomes(report: &serde_json::Value) -> Vec<String> {
+    report["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {} {}",
+                d["channel"].as_str().unwrap(),
+                d["outcome"].as_str().unwrap(),
+                d["attempts"]
+            )
+        })
+        .collect()
+}
+
+fn slack_path() -> String {
+    format!("/slack/services/{SLACK_TOKEN}")
+}
+
+#[test]
+fn every_format_is_delivered_in_its_services_shape() {
+    let emulator = emulator();
+    let ws = workspace(&emulator);
+    let output = ws.cmd(&[POST, &["--json"]].concat()).any_stdout().run();
+    let report = json(&output);
+    assert_eq!(
+        outcomes(&report),
+        [
+            "hook delivered 1",
+            "slack delivered 1",
+            "discord delivered 1",
+            "teams delivered 1",
+            "mattermost delivered 1"
+        ]
+    );
+    // Discord's wait=true answer gives the message id.
+    assert!(
+        report["deliveries"][2]["remote_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("12")
+    );
+
+    assert!(
+        emulator
+            .requests()
+            .iter()
+            .all(|request| request.method == "POST")
+    );
+    let hook = &emulator.requests_to("/json/hook")[0];
+    assert_eq!(hook.header("x-team"), "sre");
+    assert!(hook.header("webhook-signature").starts_with("v1,"));
+    let event = hook.json();
+    assert_eq!(
+        event,
+        serde_json::json!({
+            "type": "incident.created",
+            "version": 1,
+            "timestamp": "2026-11-22T10:00:00Z",
+            "data": {
+                "incident": {
+                    "id": "2026-11-22-login-failures-sso",
+                    "kind": "incident",
+                    "title": "Login failures & SSO",
+                    "impact": null,
+                    "components": [],
+                    "url": "https://status.example.com"
+                },
+                "update": {
+                    "sequence": 1,
+                    "previous_sequence": null,
+                    "status": "investigating",
+                    "status_label": "Investigating",
+                    "message": "Some customers cannot log in to the web app. We are looking into it.",
+                    "eta": null,
+                    "next_update": "2026-11-22T10:30:00Z",
+                    "starts": null,
+                    "ends": null,
+                    "compensation": null,
+                    "correction": false,
+                    "posted_at": "2026-11-22T10:00:00Z"
+                },
+                "text": "Investigating: Login failures & SSO\n\nSome customers cannot log in to the web app. We are looking into it.\nNext update by 10:30 UTC.\n\nhttps://status.example.com"
+            }
+        })
+    );
+    let delivery_id = ws.query("SELECT id FROM deliveries WHERE channel = 'hook'");
+    assert_eq!(hook.header("webhook-id"), delivery_id[0]);
+
+    let slack = emulator.requests_to(&slack_path())[0].json();
+    assert_eq!(slack["text"], "Investigating: Login failures &amp; SSO");
+    assert_eq!(
+        slack["blocks"][0]["text"]["text"],
+        "*Investigating: Login failures &amp; SSO*\nSome customers cannot log in to the web app. We are looking into it.\nNext update by 10:30 UTC.\n_Internal note:_ Root cause suspected in auth-7.\n<https://status.example.com|Status page>"
+    );
+    let discord = &emulator.requests_to("/discord/api/webhooks/123/token")[0];
+    assert_eq!(discord.query, "wait=true");
+    assert_eq!(
+        discord.json()["allowed_mentions"],
+        serde_json::json!({"parse": []})
+    );
+    let teams = emulator.requests_to("/teams/workflow")[0].json();
+    assert_eq!(teams["attachments"][0]["content"]["version"], "1.2");
+    let mattermost = emulator.requests_to("/mattermost/hooks/key")[0].json();
+    assert!(
+        mattermost["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("**Investigating: Login failures & SSO**")
+    );
+}
+
+#[test]
+fn the_internal_note_reaches_only_internal_channels() {
+    let emulator = emulator();
+    let ws = workspace(&emulator);
+    ws.cmd(&[POST, &["-q"]].concat()).any_stdout().run();
+    for request in emulator.requests() {
+        let internal = request.path == slack_path();
+        assert_eq!(
+            request.body.contains("Root cause suspected"),
+            internal,
+            "{} {}",
+            request.path,
+            request.body
+        );
+    }
+}
+
+#[test]
+fn a_transient_failure_is_retried_with_the_same_webhook_id() {
+    let emulator = emulator();
+    emulator.fail(
+        "/json/hook",
+        vec![Fault::status(503, "busy"), Fault::status(500, "oops")],
+    );
+    let ws = workspace(&emulator);
+    let output = ws
+        .cmd(&[POST, &["--json", "--channels", "hook"]].concat())
+        .any_stdout()
+        .run();
+    assert_eq!(outcomes(&json(&output)), ["hook delivered 3"]);
+    let requests = emulator.requests_to("/json/hook");
+    assert_eq!(requests.len(), 3);
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.header("webhook-id") == requests[0].header("webhook-id"))
+    );
+    assert!(requests.iter().all(|r| r.body == requests[0].body));
+}
+
+#[test]
+fn a_failing_channel_never_stops_the_others() {
+    let emulator = emulator();
+    emulator.always(&slack_path(), Fault::status(410, "channel_is_archived"));
+    emulator.always("/teams/workflow", Fault::status(500, ""));
+    let ws = workspace(&emulator);
+    let output = ws
+        .cmd(&[POST, &["-q"]].concat())
+        .any_stdout()
+        .status(1)
+        .run();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("slack       webhook  failed     1         Slack answered 410 Gone: channel_is_archived; the endpoint is gone, remove it or replace the url"), "{stdout}");
+    assert!(stdout.contains("teams       webhook  failed     3         Teams answered 500 Internal Server Error: no details"), "{stdout}");
+    assert!(stdout.contains("Some deliveries did not succeed; `outage retry 2026-11-22-login-failures-sso` sends them again."));
+    assert_eq!(
+        ws.query("SELECT channel, state, attempts FROM deliveries ORDER BY rowid"),
+        [
+            "hook|delivered|1",
+            "slack|failed|1",
+            "discord|delivered|1",
+            "teams|failed|3",
+            "mattermost|delivered|1"
+        ]
+    );
+}
+
+#[test]
+fn rate_limits_are_honoured_up_to_the_cap() {
+    let emulator = emulator();
+    emulator.fail(
+        "/discord/api/webhooks/123/token",
+        vec![Fault::status(
+            429,
+            r#"{"message": "You are being rate limited.", "retry_after": 0.2, "global": false}"#,
+        )],
+    );
+    emulator.fail(
+        &slack_path(),
+        vec![Fault::status(429, "rate_limited").with_header("retry-after", "1")],
+    );
+    emulator.always(
+        "/mattermost/hooks/key",
+        Fault::status(429, "").with_header("retry-after", "3600"),
+    );
+    let ws = workspace(&emulator);
+    let started = std::time::Instant::now();
+    let output = ws
+        .cmd(&[POST, &["--json"]].concat())
+        .any_stdout()
+        .status(1)
+        .run();
+    let report = json(&output);
+    assert_eq!(
+        outcomes(&report),
+        [
+            "hook delivered 1",
+            "slack delivered 2",
+            "discord delivered 2",
+            "teams delivered 1",
+            "mattermost failed 1"
+        ]
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "slack's Retry-After was not honoured"
+    );
+    assert_eq!(
+        report["deliveries"][4]["error"],
+        "Mattermost answered 429 Too Many Requests: no details; rate limited for 60m, longer than max_retry_wait (2s); run `outage retry` later"
+    );
+}
+
+#[test]
+fn a_wrong_signature_is_refused_by_the_receiver_and_not_retried() {
+    let emulator = Emulator::start();
+    emulator.secret("/json/hook", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD");
+    let ws = workspace(&emulator);
+    let output = ws
+        .cmd(&[POST, &["--json", "--channels", "hook"]].concat())
+        .any_stdout()
+        .status(1)
+        .run();
+    let report = json(&output);
+    assert_eq!(outcomes(&report), ["hook failed 1"]);
+    assert_eq!(
+        report["deliveries"][0]["error"],
+        "the receiver answered 401 Unauthorized: no matching signature; check the webhook url or its token"
+    );
+}
+
+#[test]
+fn a_timeout_is_retried_only_where_a_repeat_is_harmless() {
+    let emulator = emulator();
+    emulator.fail("/json/hook", vec![Fault::Delay(Duration::from_secs(3))]);
+    emulator.fail(&slack_path(), vec![Fault::Delay(Duration::from_secs(3))]);
+    let ws = workspace(&emulator);
+    let output = ws
+        .cmd(&[POST, &["--json", "--channels", "hook,slack"]].concat())
+        .any_stdout()
+        .status(1)
+        .run();
+    let report = json(&output);
+    // The receiver drops the repeated webhook-id; Slack would post twice, so it stays unknown.
+    assert_eq!(outcomes(&report), ["hook delivered 2", "slack unknown 1"]);
+    assert_eq!(report["deliveries"][1]["error"], "no answer within 1s");
+}
+
+#[test]
+fn a_refused_connection_is_transient() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ws = Workspace::new(&format!(
+        r#"
+        [organization]
+        name = "Example Inc"
+        [dispatch]
+        max_attempts = 2
+        retry_base = "10ms"
+        [[channel]]
+        name = "hook"
+        kind = "webhook"
+        url = "http://127.0.0.1:{port}/json/hook"
+        "#
+    ));
+    let output = ws
+        .cmd(&[POST, &["--json"]].concat())
+        .any_stdout()
+        .status(1)
+        .run();
+    let report = json(&output);
+    assert_eq!(outcomes(&report), ["hook failed 2"]);
+    assert!(
+        report["deliveries"][0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot connect")
+    );
+}
+
+#[test]
+fn secrets_never_appear_in_output_or_the_journal() {
+    let emulator = emulator();
+    emulator.always(&slack_path(), Fault::status(404, "no_service"));
+    let ws = workspace(&emulator);
+    let mut seen = Vec::new();
+    for extra in [&["--json"][..], &["--dry-run"][..], &["-q"][..]] {
+        let output = ws
+            .cmd(&[POST, extra].concat())
+            .any_stdout()
+            .any_stderr()
+            .status(if extra == ["--dry-run"] { 0 } else { 1 })
+            .run();
+        seen.extend(output.stdout);
+        seen.extend(output.stderr);
+    }
+    seen.extend(ws.journal_bytes());
+    let seen = String::from_utf8_lossy(&seen);
+    for secret in [SECRET, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", SLACK_TOKEN] {
+        assert!(!seen.contains(secret), "{secret} leaked");
+    }
+}
