@@ -395,7 +395,10 @@ impl BannerContext {
             .map(|update| BannerItem {
                 status_label: update.status.label(),
                 title: update.title.clone(),
-                message: shorten(&update.message, message_chars),
+                message: match update.correction {
+                    true => format!("Correction: {}", shorten(&update.message, message_chars)),
+                    false => shorten(&update.message, message_chars),
+                },
                 window: update.starts.map(|starts| match update.ends {
                     Some(ends) => format!("From {} to {}.", time(starts), time(ends)),
                     None => format!("From {}.", time(starts)),

@@ -137,6 +137,11 @@ pub struct Cmd {
 }
 
 impl Cmd {
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.command.env(key, value);
+        self
+    }
+
     pub fn env_remove(mut self, key: &str) -> Self {
         self.command.env_remove(key);
         self
@@ -202,6 +207,16 @@ impl Cmd {
             );
         }
         output
+    }
+
+    /// Starts the command without waiting (for kill and concurrency tests).
+    pub fn spawn(mut self) -> std::process::Child {
+        self.command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn outage")
     }
 
     fn output(&mut self) -> Output {

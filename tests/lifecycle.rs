@@ -1,0 +1,556 @@
+use std::time::{Duration, Instant};
+
+use crate::support::webhooks::{Emulator, Fault};
+use crate::support::{Workspace, json};
+
+fn workspace(emulator: &Emulator) -> Workspace {
+    Workspace::new(&format!(
+        r#"
+        [organization]
+        name = "Example Inc"
+        status_url = "https://status.example.com"
+
+        [dispatch]
+        timeout = "10s"
+        max_attempts = 2
+        retry_base = "10ms"
+
+        [[channel]]
+        name = "hook"
+        kind = "webhook"
+        url = "{}"
+
+        [[channel]]
+        name = "banner"
+        kind = "banner"
+        html_path = "banner.html"
+        "#,
+        emulator.url("/json/hook"),
+    ))
+}
+
+fn post(ws: &Workspace, args: &[&str]) -> std::process::Output {
+    ws.cmd(&[&["post", "--yes", "-q"], args].concat())
+        .any_stdout()
+        .run()
+}
+
+const OPEN: &[&str] = &[
+    "--status",
+    "investigating",
+    "--title",
+    "Login failures",
+    "--message",
+    "Some customers cannot log in.",
+    "--next-update",
+    "30m",
+];
+
+#[test]
+fn a_whole_incident_is_one_chain_of_events() {
+    let emulator = Emulator::start();
+    let ws = workspace(&emulator);
+    post(&ws, OPEN);
+    post(
+        &ws,
+        &[
+            "--incident",
+            "latest",
+            "--status",
+            "identified",
+            "--message",
+            "A bad certificate is the cause.",
+            "--eta",
+            "+45m",
+            "--next-update",
+            "30m",
+        ],
+    );
+    post(
+        &ws,
+        &[
+            "--incident",
+            "2026-11-22-login-failures",
+            "--status",
+            "monitoring",
+            "--message",
+            "A new certificate is in place; logins recover.",
+            "--next-update",
+            "30m",
+        ],
+    );
+    post(
+        &ws,
+        &[
+            "--incident",
+            "latest",
+            "--status",
+            "resolved",
+            "--message",
+            "Logins work again.",
+            "--compensation",
+            "Affected customers get a day of credit.",
+        ],
+    );
+    let events: Vec<serde_json::Value> = emulator.requests().iter().map(|r| r.json()).collect();
+    let chain: Vec<String> = events
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {} {}",
+                e["type"].as_str().unwrap(),
+                e["data"]["incident"]["id"].as_str().unwrap(),
+                e["data"]["update"]["sequence"],
+                e["data"]["update"]["previous_sequence"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        chain,
+        [
+            "incident.created 2026-11-22-login-failures 1 null",
+            "incident.updated 2026-11-22-login-failures 2 1",
+            "incident.updated 2026-11-22-login-failures 3 2",
+            "incident.closed 2026-11-22-login-failures 4 3",
+        ]
+    );
+    assert_eq!(events[1]["data"]["update"]["eta"], "2026-11-22T10:45:00Z");
+    assert_eq!(
+        events[3]["data"]["update"]["compensation"],
+        "Affected customers get a day of credit."
+    );
+    let ids: std::collections::HashSet<String> = emulator
+        .requests()
+        .iter()
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect();
+    assert_eq!(ids.len(), 4, "every update is its own delivery");
+
+    ws.cmd(&["history", "latest"])
+        .stdout(
+            "
+            2026-11-22-login-failures (incident, resolved): Login failures
+
+            #1 investigating at 2026-11-22T10:00:00Z
+              Some customers cannot log in.
+              CHANNEL  KIND     OUTCOME    ATTEMPTS  LINK OR ERROR
+              hook     webhook  delivered  1
+              banner   banner   delivered  1         [DIR]/banner.html
+
+            #2 identified at 2026-11-22T10:00:00Z
+              A bad certificate is the cause.
+              CHANNEL  KIND     OUTCOME    ATTEMPTS  LINK OR ERROR
+              hook     webhook  delivered  1
+              banner   banner   delivered  1         [DIR]/banner.html
+
+            #3 monitoring at 2026-11-22T10:00:00Z
+              A new certificate is in place; logins recover.
+              CHANNEL  KIND     OUTCOME    ATTEMPTS  LINK OR ERROR
+              hook     webhook  delivered  1
+              banner   banner   delivered  1         [DIR]/banner.html
+
+            #4 resolved at 2026-11-22T10:00:00Z
+              Logins work again.
+              CHANNEL  KIND     OUTCOME    ATTEMPTS  LINK OR ERROR
+              hook     webhook  delivered  1
+              banner   banner   delivered  1         [DIR]/banner.html
+            ",
+        )
+        .run();
+    let history = json(
+        &ws.cmd(&["history", "2026-11-22-login-failures", "--json"])
+            .any_stdout()
+            .run(),
+    );
+    assert_eq!(history["updates"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        history["updates"][3]["deliveries"][0]["outcome"],
+        "delivered"
+    );
+    assert_eq!(history["updates"][3]["status"], "resolved");
+}
+
+#[test]
+fn every_invalid_transition_is_refused_and_sends_nothing() {
+    let emulator = Emulator::start();
+    let ws = workspace(&emulator);
+    post(&ws, OPEN);
+    post(
+        &ws,
+        &[
+            "--status",
+            "scheduled",
+            "--title",
+            "Database upgrade",
+            "--message",
+            "Read-only dashboard.",
+            "--starts",
+            "+2h",
+            "--ends",
+            "+3h",
+        ],
+    );
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "--incident",
+                "2026-11-22-login-failures",
+                "--status",
+                "scheduled",
+                "--starts",
+                "+1h",
+            ],
+            "error: 2026-11-22-login-failures is an incident, so it cannot take the maintenance status `scheduled`; open a new one instead\n",
+        ),
+        (
+            &[
+                "--incident",
+                "2026-11-22-database-upgrade",
+                "--status",
+                "monitoring",
+                "--next-update",
+                "30m",
+            ],
+            "error: 2026-11-22-database-upgrade is a maintenance, so it cannot take the incident status `monitoring`; open a new one instead\n",
+        ),
+        (
+            &[
+                "--status",
+                "investigating",
+                "--title",
+                "Login failures",
+                "--next-update",
+                "30m",
+            ],
+            "error: incident 2026-11-22-login-failures already exists (investigating); pass --incident 2026-11-22-login-failures to follow it up, or give a different title to open a new one\n",
+        ),
+        (
+            &["--status", "resolved", "--title", "Other", "--correction"],
+            "error: --correction corrects an earlier update; pass --incident ID\n",
+        ),
+    ];
+    for (args, error) in cases {
+        let args = [&["post", "--yes", "-q", "--message", "Words."], *args].concat();
+        ws.cmd(&args).stderr(error).status(2).run();
+    }
+    post(
+        &ws,
+        &[
+            "--incident",
+            "2026-11-22-database-upgrade",
+            "--status",
+            "in-progress",
+            "--message",
+            "Started.",
+            "--next-update",
+            "30m",
+        ],
+    );
+    ws.cmd(&["post", "--yes", "-q", "--incident", "2026-11-22-database-upgrade", "--status", "scheduled", "--message", "Moved.", "--starts", "+1h"])
+        .stderr("error: maintenance 2026-11-22-database-upgrade is in-progress; it can only move scheduled -> in-progress -> completed\n")
+        .status(2)
+        .run();
+    post(
+        &ws,
+        &[
+            "--incident",
+            "2026-11-22-login-failures",
+            "--status",
+            "resolved",
+            "--message",
+            "Logins work again.",
+        ],
+    );
+    ws.cmd(&["post", "--yes", "-q", "--incident", "2026-11-22-login-failures", "--status", "investigating", "--message", "It is back.", "--next-update", "30m"])
+        .stderr("error: 2026-11-22-login-failures is already resolved; pass --reopen to post `investigating` to it, or open a new incident\n")
+        .status(2)
+        .run();
+    let before = emulator.requests().len();
+    post(
+        &ws,
+        &[
+            "--incident",
+            "2026-11-22-login-failures",
+            "--reopen",
+            "--status",
+            "investigating",
+            "--message",
+            "Logins fail again for some.",
+            "--next-update",
+            "30m",
+        ],
+    );
+    assert_eq!(emulator.requests().len(), before + 1);
+    assert_eq!(ws.query("SELECT count(*) FROM updates"), ["5"]);
+}
+
+#[test]
+fn a_rerun_reports_the_existing_deliveries_and_sends_nothing() {
+    let emulator = Emulator::start();
+    let ws = workspace(&emulator);
+    post(&ws, OPEN);
+    ws.cmd(&[&["post", "--yes", "-q"], OPEN].concat())
+        .stdout(
+            "
+            2026-11-22-login-failures: update 1 (investigating) already posted; nothing was sent again
+
+            CHANNEL  KIND     OUTCOME    ATTEMPTS  LINK OR ERROR
+            hook     webhook  delivered  1
+            banner   banner   delivered  1         [DIR]/banner.html
+            ",
+        )
+        .env("OUTAGE_NOW", "2026-11-22T10:07:00Z")
+        .run();
+    assert_eq!(emulator.requests().len(), 1);
+
+    let keyed = [
+        "--incident",
+        "latest",
+        "--status",
+        "identified",
+        "--message",
+        "Cause found.",
+        "--next-update",
+        "30m",
+        "--idempotency-key",
+        "ci-run-42",
+    ];
+    post(&ws, &keyed);
+    let rerun = json(
+        &ws.cmd(&[&["post", "--yes", "--json"], &keyed[..]].concat())
+            .any_stdout()
+            .run(),
+    );
+    assert_eq!(rerun["rerun"], true);
+    assert_eq!(rerun["sequence"], 2);
+    assert_eq!(emulator.requests().len(), 2);
+    ws.cmd(&["post", "--yes", "--incident", "latest", "--status", "identified", "--message", "Other words.", "--next-update", "30m", "--idempotency-key", "ci-run-42"])
+        .stderr("error: --idempotency-key ci-run-42 already names update 2 of 2026-11-22-login-failures, with different facts; use a new key\n")
+        .status(2)
+        .run();
+}
+
+#[test]
+fn a_correction_says_so_on_every_channel() {
+    let emulator = Emulator::start();
+    let ws = workspace(&emulator);
+    post(&ws, OPEN);
+    post(
+        &ws,
+        &[
+            "--incident",
+            "latest",
+            "--correction",
+            "--status",
+            "investigating",
+            "--message",
+            "Only customers using single sign-on are affected.",
+            "--next-update",
+            "30m",
+        ],
+    );
+    let event = emulator.requests()[1].json();
+    assert_eq!(event["data"]["update"]["correction"], true);
+    assert!(
+        event["data"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Correction to our previous update: Only customers")
+    );
+    assert!(
+        ws.read("banner.html")
+            .contains("Correction: Only customers using single sign-on")
+    );
+}
+
+#[test]
+fn status_lists_open_incidents_and_check_exits_4_when_an_update_is_overdue() {
+    let emulator = Emulator::start();
+    let ws = workspace(&emulator);
+    ws.cmd(&["status"])
+        .stdout("No open incidents or maintenance.\n")
+        .run();
+    post(&ws, OPEN);
+    post(
+        &ws,
+        &[
+            "--status",
+            "scheduled",
+            "--title",
+            "Database upgrade",
+            "--message",
+            "Read-only dashboard.",
+            "--starts",
+            "2026-11-23T02:00:00Z",
+            "--ends",
+            "2026-11-23T03:00:00Z",
+        ],
+    );
+    ws.cmd(&["status", "--check"])
+        .env("OUTAGE_NOW", "2026-11-22T10:20:00Z")
+        .stdout(
+            "
+            INCIDENT                     STATUS         AGE      LAST UPDATE  NEXT UPDATE DUE       TITLE
+            2026-11-22-database-upgrade  scheduled      20m ago  20m ago      Mon 23 Nov 02:00 UTC  Database upgrade
+            2026-11-22-login-failures    investigating  20m ago  20m ago      10:30 UTC             Login failures
+            ",
+        )
+        .run();
+    let output = ws
+        .cmd(&["status", "--check", "--json"])
+        .env("OUTAGE_NOW", "2026-11-22T11:05:00Z")
+        .any_stdout()
+        .status(4)
+        .run();
+    let status = json(&output);
+    assert_eq!(status["overdue"], true);
+    assert_eq!(status["open"][1]["overdue"], true);
+    assert_eq!(status["open"][0]["overdue"], false);
+    ws.cmd(&["status"])
+        .env("OUTAGE_NOW", "2026-11-22T11:05:00Z")
+        .stdout(
+            "
+            INCIDENT                     STATUS         AGE        LAST UPDATE  NEXT UPDATE DUE          TITLE
+            2026-11-22-database-upgrade  scheduled      1h 5m ago  1h 5m ago    Mon 23 Nov 02:00 UTC     Database upgrade
+            2026-11-22-login-failures    investigating  1h 5m ago  1h 5m ago    OVERDUE since 10:30 UTC  Login failures
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn retry_resends_failed_deliveries_only() {
+    let emulator = Emulator::start();
+    emulator.fail(
+        "/json/hook",
+        vec![Fault::status(503, ""), Fault::status(503, "")],
+    );
+    let ws = workspace(&emulator);
+    ws.cmd(&[&["post", "--yes", "-q"], OPEN].concat())
+        .any_stdout()
+        .status(1)
+        .run();
+    let output = ws.cmd(&["retry", "latest", "--json"]).any_stdout().run();
+    let report = json(&output);
+    assert_eq!(report["deliveries"][0]["outcome"], "delivered");
+    assert_eq!(report["deliveries"][0]["attempts"], 3);
+    let requests = emulator.requests_to("/json/hook");
+    assert_eq!(requests.len(), 3);
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.header("webhook-id") == requests[0].header("webhook-id"))
+    );
+    ws.cmd(&["retry", "latest", "-q"])
+        .stdout(
+            "
+            2026-11-22-login-failures: update 1 (investigating) has nothing to retry
+
+            CHANNEL  KIND     OUTCOME    ATTEMPTS  LINK OR ERROR
+            hook     webhook  delivered  3
+            banner   banner   delivered  1         [DIR]/banner.html
+            ",
+        )
+        .run();
+    assert_eq!(
+        emulator.requests_to("/json/hook").len(),
+        3,
+        "delivered ones are never sent again"
+    );
+}
+
+/// A process killed mid-request leaves `unknown`; `retry` asks before sending it again.
+#[test]
+fn a_killed_process_leaves_unknown_and_retry_completes_it() {
+    let emulator = Emulator::start();
+    emulator.fail("/json/hook", vec![Fault::Delay(Duration::from_secs(30))]);
+    let ws = workspace(&emulator);
+    let mut child = ws.cmd(&[&["post", "--yes", "-q"], OPEN].concat()).spawn();
+    let started = Instant::now();
+    while emulator.requests().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the request never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        ws.query("SELECT channel, state FROM deliveries ORDER BY rowid"),
+        ["hook|pending", "banner|delivered"]
+    );
+    let history = json(&ws.cmd(&["history", "latest", "--json"]).any_stdout().run());
+    assert_eq!(history["updates"][0]["deliveries"][0]["outcome"], "unknown");
+    ws.cmd(&["retry", "latest"])
+        .stderr("error: 1 delivery(ies) of update 1 have an unknown outcome (the process ended mid-request); check the channel, then pass --include-unknown to send them again\n")
+        .status(2)
+        .run();
+    let report = json(
+        &ws.cmd(&["retry", "latest", "--include-unknown", "--json"])
+            .any_stdout()
+            .run(),
+    );
+    assert_eq!(report["deliveries"][0]["outcome"], "delivered");
+    let requests = emulator.requests_to("/json/hook");
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].header("webhook-id"),
+        requests[1].header("webhook-id"),
+        "the receiver can drop the repeat"
+    );
+}
+
+/// Two posts at the same moment are serialised: both recorded, distinct sequence numbers.
+#[test]
+fn concurrent_posts_on_one_incident_are_serialised() {
+    let emulator = Emulator::start();
+    emulator.fail("/json/hook", vec![Fault::Delay(Duration::from_millis(300))]);
+    let ws = workspace(&emulator);
+    post(&ws, OPEN);
+    let children: Vec<_> = (0..2)
+        .map(|n| {
+            let message = format!("Follow-up number {n}.");
+            ws.cmd(&[
+                "post",
+                "--yes",
+                "-q",
+                "--incident",
+                "2026-11-22-login-failures",
+                "--status",
+                "identified",
+                "--message",
+                &message,
+                "--next-update",
+                "30m",
+            ])
+            .spawn()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(
+        ws.query("SELECT sequence FROM updates ORDER BY sequence"),
+        ["1", "2", "3"]
+    );
+    assert_eq!(
+        ws.query("SELECT count(*) FROM deliveries WHERE state = 'delivered'"),
+        ["6"]
+    );
+    let sequences: Vec<String> = emulator
+        .requests()
+        .iter()
+        .map(|r| r.json()["data"]["update"]["sequence"].to_string())
+        .collect();
+    assert_eq!(
+        sequences,
+        ["1", "2", "3"],
+        "the second waited for the first"
+    );
+}
