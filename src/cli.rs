@@ -40,6 +40,19 @@ pub enum Command {
     History(HistoryArgs),
     /// Send the latest update's failed deliveries again
     Retry(RetryArgs),
+    /// List the configured channels and whether their secrets are present
+    Channels(ChannelsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ChannelsArgs {
+    /// Verify each enabled channel's credentials with its service, without posting
+    #[arg(long)]
+    pub check: bool,
+
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

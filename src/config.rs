@@ -76,21 +76,60 @@ impl ChannelConfig {
             ChannelSettings::Webhook(_) => "webhook",
             ChannelSettings::Banner(_) => "banner",
             ChannelSettings::Feed(_) => "feed",
+            ChannelSettings::X(_) => "x",
+            ChannelSettings::Facebook(_) => "facebook",
         }
     }
 
-    /// The environment variables this channel needs, to say which are missing before sending.
-    pub fn required_env(&self) -> Vec<&str> {
-        let mut names = Vec::new();
-        if let ChannelSettings::Webhook(webhook) = &self.settings {
-            if let UrlSource::Env(name) = &webhook.url {
-                names.push(name.as_str());
+    /// Every secret this channel reads, with its field name.
+    pub fn secrets(&self) -> Vec<(&'static str, &SecretSource)> {
+        match &self.settings {
+            ChannelSettings::Webhook(webhook) => {
+                let mut secrets = Vec::new();
+                if let UrlSource::Env(source) = &webhook.url {
+                    secrets.push(("url", source));
+                }
+                secrets.extend(webhook.secret.iter().map(|source| ("secret", source)));
+                secrets
             }
-            if let Some(SecretSource::Env(name)) = &webhook.secret {
-                names.push(name.as_str());
+            ChannelSettings::X(x) => match &x.auth {
+                XAuth::OAuth1 {
+                    consumer_key,
+                    consumer_secret,
+                    access_token,
+                    access_token_secret,
+                } => vec![
+                    ("consumer_key", consumer_key),
+                    ("consumer_secret", consumer_secret),
+                    ("access_token", access_token),
+                    ("access_token_secret", access_token_secret),
+                ],
+                XAuth::Bearer(token) => vec![("bearer_token", token)],
+            },
+            ChannelSettings::Facebook(facebook) => {
+                let mut secrets = vec![("page_token", &facebook.page_token)];
+                secrets.extend(
+                    facebook
+                        .app_secret
+                        .iter()
+                        .map(|source| ("app_secret", source)),
+                );
+                secrets
             }
+            ChannelSettings::Banner(_) | ChannelSettings::Feed(_) => Vec::new(),
         }
-        names
+    }
+
+    /// The secrets that cannot be read now, each as `field_env names VAR` / `field_file PATH`.
+    pub fn missing_secrets(&self) -> Vec<String> {
+        self.secrets()
+            .into_iter()
+            .filter(|(field, source)| source.resolve(&self.name, field).is_err())
+            .map(|(field, source)| match source {
+                SecretSource::Env(name) => format!("{field}_env {name}"),
+                SecretSource::File(path) => format!("{field}_file {}", path.display()),
+            })
+            .collect()
     }
 }
 
@@ -99,6 +138,45 @@ pub enum ChannelSettings {
     Webhook(WebhookSettings),
     Banner(BannerSettings),
     Feed(FeedSettings),
+    X(XSettings),
+    Facebook(FacebookSettings),
+}
+
+#[derive(Debug, Clone)]
+pub struct XSettings {
+    pub api_base: reqwest::Url,
+    pub auth: XAuth,
+}
+
+/// X accepts OAuth 1.0a user context or an OAuth 2.0 user token for posting.
+#[derive(Debug, Clone)]
+pub enum XAuth {
+    OAuth1 {
+        consumer_key: SecretSource,
+        consumer_secret: SecretSource,
+        access_token: SecretSource,
+        access_token_secret: SecretSource,
+    },
+    Bearer(SecretSource),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FollowUps {
+    /// Comment on the incident's first post.
+    Comment,
+    /// A new post each time.
+    Post,
+}
+
+#[derive(Debug, Clone)]
+pub struct FacebookSettings {
+    pub graph_base: reqwest::Url,
+    pub api_version: String,
+    pub page_id: String,
+    pub page_token: SecretSource,
+    pub app_secret: Option<SecretSource>,
+    pub follow_ups: FollowUps,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -126,7 +204,8 @@ impl WebhookFormat {
 #[derive(Debug, Clone)]
 pub enum UrlSource {
     Literal(reqwest::Url),
-    Env(String),
+    /// The URL carries a token (Slack, Discord), so it is read like a secret.
+    Env(SecretSource),
 }
 
 #[derive(Debug, Clone)]
@@ -296,8 +375,59 @@ fn twenty() -> usize {
     20
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawX {
+    api_base: Option<String>,
+    consumer_key_env: Option<String>,
+    consumer_key_file: Option<PathBuf>,
+    consumer_secret_env: Option<String>,
+    consumer_secret_file: Option<PathBuf>,
+    access_token_env: Option<String>,
+    access_token_file: Option<PathBuf>,
+    access_token_secret_env: Option<String>,
+    access_token_secret_file: Option<PathBuf>,
+    bearer_token_env: Option<String>,
+    bearer_token_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFacebook {
+    graph_base: Option<String>,
+    #[serde(default = "graph_version")]
+    api_version: String,
+    page_id: String,
+    page_token_env: Option<String>,
+    page_token_file: Option<PathBuf>,
+    app_secret_env: Option<String>,
+    app_secret_file: Option<PathBuf>,
+    #[serde(default = "comment")]
+    follow_ups: FollowUps,
+}
+
+fn graph_version() -> String {
+    "v25.0".into()
+}
+
+fn comment() -> FollowUps {
+    FollowUps::Comment
+}
+
 /// The secret fields of each kind: writing one inline gets a message that says how to name it.
-const SECRET_FIELDS: [&str; 1] = ["secret"];
+const SECRET_FIELDS: [&str; 11] = [
+    "secret",
+    "consumer_key",
+    "consumer_secret",
+    "access_token",
+    "access_token_secret",
+    "bearer_token",
+    "page_token",
+    "app_secret",
+    "token",
+    "password",
+    "username",
+];
 
 /// Ticket ids, internal host names and private addresses.
 const DEFAULT_INTERNAL_MARKERS: [&str; 3] = [
@@ -474,7 +604,9 @@ fn channel_config(raw: RawChannel, base: &Path) -> anyhow::Result<ChannelConfig>
             let webhook: RawWebhook = kind_settings(raw.rest, "webhook")?;
             let url = match (webhook.url, webhook.url_env) {
                 (Some(url), None) => UrlSource::Literal(check_url(&url).context("url")?),
-                (None, Some(name)) => UrlSource::Env(name),
+                (None, Some(name)) => {
+                    UrlSource::Env(secret_source("url", Some(name), None, base)?.expect("given"))
+                }
                 (Some(_), Some(_)) => bail!("give either url or url_env, not both"),
                 (None, None) => {
                     bail!("missing url; add url = \"https://...\" or url_env = \"VAR\"")
@@ -519,7 +651,100 @@ fn channel_config(raw: RawChannel, base: &Path) -> anyhow::Result<ChannelConfig>
                 feed_url: feed.feed_url,
             })
         }
-        other => bail!("unknown kind `{other}`; use one of webhook, banner, feed"),
+        "x" => {
+            let x: RawX = kind_settings(raw.rest, "x")?;
+            let api_base = api_base(x.api_base.as_deref(), "https://api.x.com", "api_base")?;
+            let oauth1 = [
+                secret_source(
+                    "consumer_key",
+                    x.consumer_key_env,
+                    x.consumer_key_file,
+                    base,
+                )?,
+                secret_source(
+                    "consumer_secret",
+                    x.consumer_secret_env,
+                    x.consumer_secret_file,
+                    base,
+                )?,
+                secret_source(
+                    "access_token",
+                    x.access_token_env,
+                    x.access_token_file,
+                    base,
+                )?,
+                secret_source(
+                    "access_token_secret",
+                    x.access_token_secret_env,
+                    x.access_token_secret_file,
+                    base,
+                )?,
+            ];
+            let bearer = secret_source(
+                "bearer_token",
+                x.bearer_token_env,
+                x.bearer_token_file,
+                base,
+            )?;
+            let auth = match (oauth1, bearer) {
+                ([Some(key), Some(secret), Some(token), Some(token_secret)], None) => {
+                    XAuth::OAuth1 {
+                        consumer_key: key,
+                        consumer_secret: secret,
+                        access_token: token,
+                        access_token_secret: token_secret,
+                    }
+                }
+                ([None, None, None, None], Some(bearer)) => XAuth::Bearer(bearer),
+                ([None, None, None, None], None) => bail!(
+                    "x needs credentials: consumer_key_env, consumer_secret_env, access_token_env \
+                     and access_token_secret_env (OAuth 1.0a), or bearer_token_env (OAuth 2.0 user \
+                     token)"
+                ),
+                (_, Some(_)) => {
+                    bail!("give either the OAuth 1.0a fields or bearer_token_env, not both")
+                }
+                _ => bail!(
+                    "OAuth 1.0a needs all four of consumer_key_env, consumer_secret_env, \
+                     access_token_env and access_token_secret_env"
+                ),
+            };
+            ChannelSettings::X(XSettings { api_base, auth })
+        }
+        "facebook" => {
+            let facebook: RawFacebook = kind_settings(raw.rest, "facebook")?;
+            if facebook.page_id.is_empty() || !facebook.page_id.chars().all(|c| c.is_ascii_digit())
+            {
+                bail!("page_id must be the Page's numeric id (Page settings -> About -> Page ID)");
+            }
+            if !facebook.api_version.starts_with('v') || !facebook.api_version.ends_with(".0") {
+                bail!("api_version must look like v25.0");
+            }
+            ChannelSettings::Facebook(FacebookSettings {
+                graph_base: api_base(
+                    facebook.graph_base.as_deref(),
+                    "https://graph.facebook.com",
+                    "graph_base",
+                )?,
+                api_version: facebook.api_version,
+                page_id: facebook.page_id,
+                page_token: secret_source(
+                    "page_token",
+                    facebook.page_token_env,
+                    facebook.page_token_file,
+                    base,
+                )?
+                .context("missing page_token_env: a Page access token is needed to post")?,
+                app_secret: secret_source(
+                    "app_secret",
+                    facebook.app_secret_env,
+                    facebook.app_secret_file,
+                    base,
+                )?,
+                follow_ups: facebook.follow_ups,
+            })
+        }
+        other => bail!("unknown kind `{other}`; use one of webhook, banner, feed, x, facebook"),
     };
     Ok(ChannelConfig {
         name: raw.name,
@@ -578,6 +803,27 @@ fn file_path(base: &Path, path: &Path, key: &str) -> anyhow::Result<PathBuf> {
         bail!("{key} {} does not name a file", full.display());
     }
     Ok(full)
+}
+
+/// An API base URL: https, or http only on loopback (for local emulators and proxies).
+fn api_base(text: Option<&str>, default: &str, key: &str) -> anyhow::Result<reqwest::Url> {
+    let mut url = check_url(text.unwrap_or(default)).context(key.to_owned())?;
+    let loopback = match url.host_str() {
+        Some("localhost") => true,
+        Some(host) => host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    };
+    if url.scheme() != "https" && !loopback {
+        bail!("{key} must be https:// (http is allowed only on loopback)");
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
 }
 
 pub fn check_url(text: &str) -> anyhow::Result<reqwest::Url> {

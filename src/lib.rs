@@ -41,6 +41,7 @@ pub fn run() -> u8 {
         Command::Status(args) => commands::status::run(&cli, args),
         Command::History(args) => commands::history::run(&cli, args),
         Command::Retry(args) => commands::retry::run(&cli, args),
+        Command::Channels(args) => commands::channels::run(&cli, args),
     };
     match result {
         Ok(code) => code,

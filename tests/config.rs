@@ -1,5 +1,5 @@
 use crate::support::Workspace;
-use crate::support::webhooks::Emulator;
+use crate::support::emulator::Emulator;
 
 const POST: &[&str] = &[
     "post",
@@ -59,7 +59,7 @@ fn bad_values_are_named() {
     );
     refused(
         &config_with("[[channel]]\nname = \"x\"\nkind = \"carrier-pigeon\"\n"),
-        "[DIR]/channels.toml: channel #2 `x`: unknown kind `carrier-pigeon`; use one of webhook, banner, feed",
+        "[DIR]/channels.toml: channel #2 `x`: unknown kind `carrier-pigeon`; use one of webhook, banner, feed, x, facebook",
     );
     refused(
         "[organization]\nname = \"Example Inc\"\ntimezone = \"Mars/Olympus\"\n",

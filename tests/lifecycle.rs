@@ -1,6 +1,6 @@
 use std::time::{Duration, Instant};
 
-use crate::support::webhooks::{Emulator, Fault};
+use crate::support::emulator::{Emulator, Fault};
 use crate::support::{Workspace, json};
 
 fn workspace(emulator: &Emulator) -> Workspace {

@@ -8,5 +8,6 @@ mod config; // Bad configuration: one clear message, exit 2, nothing sent.
 mod lifecycle; // Follow-ups, transitions, reruns, corrections, status, history, retry, kills.
 mod lint; // The wording rules through `outage lint` and `post`.
 mod post; // The whole path with the example config; dry run; JSON; exit codes.
+mod social; // X and Facebook against their emulators: threads, errors, credentials.
 mod templates; // Snapshots of every default template.
 mod webhook; // Every webhook format against its emulator, with faults.

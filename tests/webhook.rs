@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use crate::support::webhooks::{Emulator, Fault};
+use crate::support::emulator::{Emulator, Fault};
 use crate::support::{Workspace, json};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -387,18 +387,16 @@ fn secrets_never_appear_in_output_or_the_journal() {
     let ws = workspace(&emulator);
     let mut seen = Vec::new();
     for extra in [&["--json"][..], &["--dry-run"][..], &["-q"][..]] {
-        let output = ws
-            .cmd(&[POST, extra].concat())
-            .any_stdout()
-            .any_stderr()
-            .status(if extra == ["--dry-run"] { 0 } else { 1 })
-            .run();
-        seen.extend(output.stdout);
-        seen.extend(output.stderr);
+        seen.push(
+            ws.cmd(&[POST, extra].concat())
+                .any_stdout()
+                .any_stderr()
+                .status(if extra == ["--dry-run"] { 0 } else { 1 })
+                .run(),
+        );
     }
-    seen.extend(ws.journal_bytes());
-    let seen = String::from_utf8_lossy(&seen);
-    for secret in [SECRET, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", SLACK_TOKEN] {
-        assert!(!seen.contains(secret), "{secret} leaked");
-    }
+    ws.assert_no_secrets(
+        &seen,
+        &[SECRET, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", SLACK_TOKEN],
+    );
 }

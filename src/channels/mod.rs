@@ -16,14 +16,19 @@
 //! 5. MUST NOT put a secret into any error message, receipt or log line;
 //! 6. SHOULD say, through [`Channel::repeat_is_safe`], whether sending the same post twice is
 //!    harmless (an idempotency key, an overwritten file), which lets the dispatcher retry an
-//!    unknown outcome.
+//!    unknown outcome;
+//! 7. MAY make a second request within one attempt only as the channel's own fallback for one
+//!    post (X: a refused reply is posted standalone), and MUST then say so in the receipt's note.
 //!
 //! Everything is checked before this point: building a channel ([`build`]) resolves its secrets
 //! and fails with a configuration error, so a channel that is not ready blocks the whole post.
 
 pub mod banner;
+pub mod facebook;
 pub mod feed;
+pub mod oauth1;
 pub mod webhook;
+pub mod x;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -94,6 +99,11 @@ pub trait Channel: Send + Sync {
     fn repeat_is_safe(&self) -> bool {
         false
     }
+
+    /// Verifies the credentials without posting, and says what they give access to.
+    async fn check(&self) -> Result<String, Failure> {
+        Ok("nothing to check without sending".into())
+    }
 }
 
 /// What the projection channels need to read the current state when they write.
@@ -125,6 +135,15 @@ pub fn build(
         ChannelSettings::Feed(_) => {
             Arc::new(feed::Feed::new(channel.clone(), renderer, context.clone()))
         }
+        ChannelSettings::X(settings) => {
+            Arc::new(x::X::new(&channel.name, settings, context.http.clone())?)
+        }
+        ChannelSettings::Facebook(settings) => Arc::new(facebook::Facebook::new(
+            &channel.name,
+            settings,
+            context.organization.status_url.clone(),
+            context.http.clone(),
+        )?),
     })
 }
 

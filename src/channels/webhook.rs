@@ -35,12 +35,12 @@ impl Webhook {
     ) -> anyhow::Result<Webhook> {
         let mut url = match &settings.url {
             UrlSource::Literal(url) => url.clone(),
-            UrlSource::Env(name) => {
-                let text =
-                    crate::config::SecretSource::Env(name.clone()).resolve(channel, "url")?;
+            UrlSource::Env(source) => {
+                let text = source.resolve(channel, "url")?;
+                // The message must not echo the value: the URL carries a token.
                 crate::config::check_url(&text).map_err(|_| {
                     anyhow::anyhow!(
-                        "channel `{channel}`: {name} does not hold an http(s) URL; check its value"
+                        "channel `{channel}`: url_env does not hold an http(s) URL; check its value"
                     )
                 })?
             }

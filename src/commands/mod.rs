@@ -2,6 +2,7 @@
 //! update in its incident, check the wording and render every channel. Those steps are pure: they
 //! read the config, the update file and the journal, and write nothing.
 
+pub mod channels;
 pub mod history;
 pub mod lint;
 pub mod post;

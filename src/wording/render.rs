@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::config::{Audience, ChannelConfig, ChannelSettings, Organization, WebhookFormat};
 use crate::update::{Kind, Update, format_time};
+use crate::wording::count;
 use crate::wording::rules::{Finding, RuleId};
 
 /// What one channel will send. `text` is what a reader sees; `body` is the exact payload when it
@@ -124,6 +125,8 @@ pub struct Renderer {
 #[derive(Clone, Copy)]
 enum Measure {
     Chars(usize),
+    /// X's weighted length.
+    XWeighted(usize),
     Unlimited,
 }
 
@@ -131,6 +134,7 @@ impl Measure {
     fn fits(self, text: &str) -> bool {
         match self {
             Measure::Chars(limit) => text.chars().count() <= limit,
+            Measure::XWeighted(limit) => count::weighted_length(text) <= limit,
             Measure::Unlimited => true,
         }
     }
@@ -138,6 +142,7 @@ impl Measure {
     fn describe(self) -> String {
         match self {
             Measure::Chars(limit) => format!("{limit} characters"),
+            Measure::XWeighted(limit) => format!("{limit} (X's weighted length)"),
             Measure::Unlimited => "no limit".into(),
         }
     }
@@ -148,6 +153,7 @@ const SLACK_LIMIT: usize = 3000;
 const DISCORD_LIMIT: usize = 2000;
 const MATTERMOST_LIMIT: usize = 16383;
 const TEAMS_LIMIT: usize = 20000;
+const FACEBOOK_LIMIT: usize = 63206;
 /// The banner is included in every page of the site: keep it small.
 pub const BANNER_LIMIT: usize = 2048;
 
@@ -209,6 +215,25 @@ impl Renderer {
                 self.render_webhook(channel, webhook.format, &facts, update)
             }
             ChannelSettings::Banner(_) => self.render_banner(channel, org, now, projection),
+            ChannelSettings::X(_) => self
+                .fitted(
+                    channel,
+                    "short.txt",
+                    &facts,
+                    Measure::XWeighted(count::X_LIMIT),
+                )
+                .map(|text| Rendering {
+                    text,
+                    subject: None,
+                    body: None,
+                }),
+            ChannelSettings::Facebook(_) => self
+                .fitted(channel, "plain.txt", &facts, Measure::Chars(FACEBOOK_LIMIT))
+                .map(|text| Rendering {
+                    text,
+                    subject: None,
+                    body: None,
+                }),
             ChannelSettings::Feed(_) => self
                 .fitted(channel, "plain.txt", &facts, Measure::Unlimited)
                 .map(|text| Rendering {

@@ -4,7 +4,9 @@
 //! Expected stdout and stderr default to empty and the expected exit code to 0, so any output a
 //! test does not assert fails it.
 
-pub mod webhooks;
+pub mod emulator;
+pub mod facebook;
+pub mod x;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -105,16 +107,23 @@ impl Workspace {
             .collect()
     }
 
-    /// Every byte the journal holds (including the WAL), to scan for secrets.
-    pub fn journal_bytes(&self) -> Vec<u8> {
-        let mut bytes = Vec::new();
+    /// Fails when a secret appears in any captured output or anywhere in the journal (its WAL
+    /// included).
+    #[track_caller]
+    pub fn assert_no_secrets(&self, outputs: &[Output], secrets: &[&str]) {
+        let mut seen = Vec::new();
+        for output in outputs {
+            seen.extend_from_slice(&output.stdout);
+            seen.extend_from_slice(&output.stderr);
+        }
         for suffix in ["", "-wal"] {
             let path = PathBuf::from(format!("{}{suffix}", self.journal().display()));
-            if let Ok(more) = std::fs::read(path) {
-                bytes.extend(more);
-            }
+            seen.extend(std::fs::read(path).unwrap_or_default());
         }
-        bytes
+        let seen = String::from_utf8_lossy(&seen);
+        for secret in secrets {
+            assert!(!seen.contains(secret), "{secret} leaked");
+        }
     }
 }
 

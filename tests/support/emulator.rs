@@ -1,5 +1,6 @@
-//! A loopback emulator of the webhook receivers `outage` posts to, answering like the real
-//! services (../shared/reference/apis.md §4, §5):
+//! A loopback emulator of every remote service `outage` posts to, answering like the real ones
+//! (../shared/reference/apis.md). X lives under `/2/` ([`super::x`]), the Facebook Graph API
+//! under `/v25.0/` ([`super::facebook`]), and the webhook receivers (§4, §5) here:
 //!
 //! - `/json/...`: a Standard Webhooks receiver. With a secret it verifies `webhook-signature`
 //!   (HMAC-SHA256 over `id.timestamp.body`, 5 minute tolerance) and answers 401 when it is wrong;
@@ -97,12 +98,14 @@ impl Fault {
 }
 
 #[derive(Default)]
-struct Inner {
+pub struct Inner {
     requests: Vec<Request>,
     faults: HashMap<String, VecDeque<Fault>>,
     always: HashMap<String, Fault>,
     secrets: HashMap<String, Vec<u8>>,
-    next_id: u64,
+    pub next_id: u64,
+    pub x: super::x::XState,
+    pub facebook: super::facebook::FacebookState,
 }
 
 #[derive(Clone)]
@@ -159,6 +162,11 @@ impl Emulator {
         self
     }
 
+    /// Changes the emulated services' state (credentials, posts, behaviour).
+    pub fn with<T>(&self, change: impl FnOnce(&mut Inner) -> T) -> T {
+        change(&mut self.inner.lock().unwrap())
+    }
+
     pub fn requests(&self) -> Vec<Request> {
         self.inner.lock().unwrap().requests.clone()
     }
@@ -193,48 +201,51 @@ async fn answer(
             .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
     };
-    let (fault, key, id) = {
+    let fault = {
         let mut inner = inner.lock().unwrap();
         inner.requests.push(request.clone());
-        inner.next_id += 1;
         let queued = inner
             .faults
             .get_mut(&request.path)
             .and_then(VecDeque::pop_front);
-        let fault = queued.or_else(|| inner.always.get(&request.path).cloned());
-        (
-            fault,
-            inner.secrets.get(&request.path).cloned(),
-            inner.next_id,
-        )
+        queued.or_else(|| inner.always.get(&request.path).cloned())
     };
     match fault {
         Some(Fault::Status {
             code,
             body,
             headers,
-        }) => {
-            let mut response = (StatusCode::from_u16(code).unwrap(), body).into_response();
-            for (name, value) in headers {
-                response.headers_mut().insert(
-                    axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                    value.parse().unwrap(),
-                );
-            }
-            return response;
-        }
+        }) => return status_response(code, body, headers),
         Some(Fault::Delay(wait)) => tokio::time::sleep(wait).await,
         None => {}
     }
+    let mut inner = inner.lock().unwrap();
+    inner.next_id += 1;
     let service = request.path.split('/').nth(1).unwrap_or("");
     match service {
-        "json" => json_receiver(&request, key.as_deref()),
+        "2" => super::x::answer(&mut inner, &request),
+        version if version.starts_with('v') => super::facebook::answer(&mut inner, &request),
+        "json" => json_receiver(
+            &request,
+            inner.secrets.get(&request.path).map(Vec::as_slice),
+        ),
         "slack" => slack(&request),
-        "discord" => discord(&request, id),
+        "discord" => discord(&request, inner.next_id),
         "teams" => teams(&request),
         "mattermost" => mattermost(&request),
         _ => (StatusCode::NOT_FOUND, "no such emulator").into_response(),
     }
+}
+
+fn status_response(code: u16, body: String, headers: Vec<(String, String)>) -> Response {
+    let mut response = (StatusCode::from_u16(code).unwrap(), body).into_response();
+    for (name, value) in headers {
+        response.headers_mut().insert(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    response
 }
 
 fn json_receiver(request: &Request, key: Option<&[u8]>) -> Response {
