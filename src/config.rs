@@ -78,6 +78,7 @@ impl ChannelConfig {
             ChannelSettings::Feed(_) => "feed",
             ChannelSettings::X(_) => "x",
             ChannelSettings::Facebook(_) => "facebook",
+            ChannelSettings::Email(_) => "email",
         }
     }
 
@@ -116,6 +117,12 @@ impl ChannelConfig {
                 );
                 secrets
             }
+            ChannelSettings::Email(email) => {
+                [("username", &email.username), ("password", &email.password)]
+                    .into_iter()
+                    .filter_map(|(field, source)| source.as_ref().map(|source| (field, source)))
+                    .collect()
+            }
             ChannelSettings::Banner(_) | ChannelSettings::Feed(_) => Vec::new(),
         }
     }
@@ -140,6 +147,37 @@ pub enum ChannelSettings {
     Feed(FeedSettings),
     X(XSettings),
     Facebook(FacebookSettings),
+    Email(EmailSettings),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTls {
+    /// Plain connection upgraded with STARTTLS, required (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a relay on the same machine or a trusted local network.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmailSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: EmailTls,
+    /// A PEM file of the CA that signs a private relay's certificate; then only it is trusted.
+    pub ca_file: Option<PathBuf>,
+    pub username: Option<SecretSource>,
+    pub password: Option<SecretSource>,
+    pub from: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub bcc: Vec<String>,
+    pub reply_to: Option<String>,
+    pub recipients_file: Option<PathBuf>,
+    pub unsubscribe_url: Option<String>,
+    pub list_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -404,6 +442,35 @@ struct RawFacebook {
     app_secret_file: Option<PathBuf>,
     #[serde(default = "comment")]
     follow_ups: FollowUps,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEmail {
+    host: String,
+    port: Option<u16>,
+    #[serde(default = "starttls")]
+    tls: EmailTls,
+    ca_file: Option<PathBuf>,
+    username_env: Option<String>,
+    username_file: Option<PathBuf>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+    from: String,
+    #[serde(default)]
+    to: Vec<String>,
+    #[serde(default)]
+    cc: Vec<String>,
+    #[serde(default)]
+    bcc: Vec<String>,
+    reply_to: Option<String>,
+    recipients_file: Option<PathBuf>,
+    unsubscribe_url: Option<String>,
+    list_id: Option<String>,
+}
+
+fn starttls() -> EmailTls {
+    EmailTls::Starttls
 }
 
 fn graph_version() -> String {
@@ -744,7 +811,10 @@ fn channel_config(raw: RawChannel, base: &Path) -> anyhow::Result<ChannelConfig>
                 follow_ups: facebook.follow_ups,
             })
         }
-        other => bail!("unknown kind `{other}`; use one of webhook, banner, feed, x, facebook"),
+        "email" => ChannelSettings::Email(email_settings(kind_settings(raw.rest, "email")?, base)?),
+        other => {
+            bail!("unknown kind `{other}`; use one of webhook, banner, feed, x, facebook, email")
+        }
     };
     Ok(ChannelConfig {
         name: raw.name,
@@ -757,6 +827,76 @@ fn channel_config(raw: RawChannel, base: &Path) -> anyhow::Result<ChannelConfig>
             .transpose()?,
         settings,
     })
+}
+
+fn email_settings(email: RawEmail, base: &Path) -> anyhow::Result<EmailSettings> {
+    if email.host.trim().is_empty() || email.host.contains(['/', ' ', ':']) {
+        bail!("host must be a host name such as smtp.example.com (the port goes in `port`)");
+    }
+    for (key, addresses) in [
+        ("from", std::slice::from_ref(&email.from)),
+        ("to", &email.to),
+        ("cc", &email.cc),
+        ("bcc", &email.bcc),
+    ] {
+        for address in addresses {
+            check_mailbox(address).with_context(|| key.to_owned())?;
+        }
+    }
+    if let Some(reply_to) = &email.reply_to {
+        check_mailbox(reply_to).context("reply_to")?;
+    }
+    if email.to.is_empty()
+        && email.cc.is_empty()
+        && email.bcc.is_empty()
+        && email.recipients_file.is_none()
+    {
+        bail!("no recipients: give to, cc, bcc or recipients_file");
+    }
+    if let Some(url) = &email.unsubscribe_url {
+        check_url(url).context("unsubscribe_url")?;
+    }
+    let username = secret_source("username", email.username_env, email.username_file, base)?;
+    let password = secret_source("password", email.password_env, email.password_file, base)?;
+    if username.is_some() != password.is_some() {
+        bail!("give both username_env and password_env (or neither, for a relay without AUTH)");
+    }
+    Ok(EmailSettings {
+        host: email.host,
+        port: email.port.unwrap_or(match email.tls {
+            EmailTls::Starttls => 587,
+            EmailTls::Tls => 465,
+            EmailTls::None => 25,
+        }),
+        tls: email.tls,
+        ca_file: email.ca_file.map(|path| base.join(path)),
+        username,
+        password,
+        from: email.from,
+        to: email.to,
+        cc: email.cc,
+        bcc: email.bcc,
+        reply_to: email.reply_to,
+        recipients_file: email
+            .recipients_file
+            .map(|path| file_path(base, &path, "recipients_file"))
+            .transpose()?,
+        unsubscribe_url: email.unsubscribe_url,
+        list_id: email.list_id,
+    })
+}
+
+/// An address such as `status@example.com` or `Example Status <status@example.com>`. CR and LF
+/// are refused, so no value can inject a header.
+pub fn check_mailbox(text: &str) -> anyhow::Result<lettre::message::Mailbox> {
+    if text.chars().any(char::is_control) {
+        bail!(
+            "`{}` has a line break or control character",
+            text.escape_debug()
+        );
+    }
+    text.parse()
+        .map_err(|_| anyhow::anyhow!("`{text}` is not an email address such as status@example.com"))
 }
 
 fn kind_settings<T: DeserializeOwned>(rest: toml::Table, kind: &str) -> anyhow::Result<T> {

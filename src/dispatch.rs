@@ -65,7 +65,10 @@ pub async fn dispatch(
     for (index, job) in jobs.into_iter().enumerate() {
         let limit = limits
             .entry(job.channel.clone())
-            .or_insert_with(|| Arc::new(Semaphore::new(settings.max_in_flight)))
+            .or_insert_with(|| {
+                let limit = settings.max_in_flight.min(job.adapter.concurrency());
+                Arc::new(Semaphore::new(limit.max(1)))
+            })
             .clone();
         let (settings, journal, progress) = (settings.clone(), journal.clone(), progress.clone());
         tasks.spawn(async move {

@@ -98,42 +98,68 @@ impl Report {
         Ok(())
     }
 
-    /// The table: one row per channel, with the link or the error.
+    /// The table: one row per channel, with the link or the error. A channel with several
+    /// recipients (an email list) gets one summary row and a row for each recipient that was
+    /// not delivered.
     pub fn print_table(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        let rows: Vec<[String; 5]> = self
-            .deliveries
-            .iter()
-            .map(|delivery| {
-                let channel = if delivery.target.is_empty() {
-                    delivery.channel.clone()
-                } else {
-                    format!("{} {}", delivery.channel, delivery.target)
-                };
-                let detail = match (&delivery.error, &delivery.url, &delivery.remote_id) {
-                    (Some(error), ..) => error.clone(),
-                    (None, Some(url), _) => url.clone(),
-                    (None, None, Some(id)) => format!("id {id}"),
-                    (None, None, None) => String::new(),
-                };
-                let detail = match &delivery.note {
-                    Some(note) if detail.is_empty() => note.clone(),
-                    Some(note) => format!("{detail} ({note})"),
-                    None => detail,
-                };
-                [
-                    channel,
-                    delivery.kind.clone(),
-                    delivery.outcome.to_owned(),
-                    delivery.attempts.to_string(),
-                    detail,
-                ]
-            })
-            .collect();
+        let mut rows: Vec<[String; 5]> = Vec::new();
+        let mut index = 0;
+        while index < self.deliveries.len() {
+            let channel = &self.deliveries[index].channel;
+            let group: Vec<&DeliveryReport> = self.deliveries[index..]
+                .iter()
+                .take_while(|delivery| &delivery.channel == channel)
+                .collect();
+            index += group.len();
+            if let [delivery] = group.as_slice() {
+                rows.push(delivery.row(&delivery.channel));
+                continue;
+            }
+            let delivered = group.iter().filter(|d| d.outcome == "delivered").count();
+            let outcome = match delivered {
+                n if n == group.len() => "delivered",
+                0 => group[0].outcome,
+                _ => "partial",
+            };
+            rows.push([
+                channel.clone(),
+                group[0].kind.clone(),
+                outcome.to_owned(),
+                group.iter().map(|d| d.attempts).sum::<u32>().to_string(),
+                format!("{delivered} of {} recipients delivered", group.len()),
+            ]);
+            for delivery in group.iter().filter(|d| d.outcome != "delivered") {
+                rows.push(delivery.row(&format!("  {}", delivery.target)));
+            }
+        }
         print_table(
             out,
             ["CHANNEL", "KIND", "OUTCOME", "ATTEMPTS", "LINK OR ERROR"],
             &rows,
         )
+    }
+}
+
+impl DeliveryReport {
+    fn row(&self, label: &str) -> [String; 5] {
+        let detail = match (&self.error, &self.url, &self.remote_id) {
+            (Some(error), ..) => error.clone(),
+            (None, Some(url), _) => url.clone(),
+            (None, None, Some(id)) => format!("id {id}"),
+            (None, None, None) => String::new(),
+        };
+        let detail = match &self.note {
+            Some(note) if detail.is_empty() => note.clone(),
+            Some(note) => format!("{detail} ({note})"),
+            None => detail,
+        };
+        [
+            label.to_owned(),
+            self.kind.clone(),
+            self.outcome.to_owned(),
+            self.attempts.to_string(),
+            detail,
+        ]
     }
 }
 

@@ -467,7 +467,11 @@ fn a_killed_process_leaves_unknown_and_retry_completes_it() {
     let ws = workspace(&emulator);
     let mut child = ws.cmd(&[&["post", "--yes", "-q"], OPEN].concat()).spawn();
     let started = Instant::now();
-    while emulator.requests().is_empty() {
+    let banner_written = || {
+        ws.try_query("SELECT state FROM deliveries WHERE channel = 'banner'")
+            == Some(vec!["delivered".to_owned()])
+    };
+    while emulator.requests().is_empty() || !banner_written() {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "the request never arrived"

@@ -29,16 +29,18 @@ fn the_example_config_publishes_the_banner_and_feed_and_skips_the_rest() {
             "
             2026-11-22-login-failures: update 1 (investigating) posted
 
-            CHANNEL        KIND      OUTCOME    ATTEMPTS  LINK OR ERROR
-            banner         banner    delivered  1         [DIR]/public/status-banner.html
-            feed           feed      delivered  1         [DIR]/public/feed.atom
-            status-hook    webhook   skipped    0         disabled in the config
-            slack-support  webhook   skipped    0         disabled in the config
-            discord        webhook   skipped    0         disabled in the config
-            teams          webhook   skipped    0         disabled in the config
-            mattermost     webhook   skipped    0         disabled in the config
-            x              x         skipped    0         disabled in the config
-            facebook       facebook  skipped    0         disabled in the config
+            CHANNEL          KIND      OUTCOME    ATTEMPTS  LINK OR ERROR
+            banner           banner    delivered  1         [DIR]/public/status-banner.html
+            feed             feed      delivered  1         [DIR]/public/feed.atom
+            status-hook      webhook   skipped    0         disabled in the config
+            slack-support    webhook   skipped    0         disabled in the config
+            discord          webhook   skipped    0         disabled in the config
+            teams            webhook   skipped    0         disabled in the config
+            mattermost       webhook   skipped    0         disabled in the config
+            x                x         skipped    0         disabled in the config
+            facebook         facebook  skipped    0         disabled in the config
+            email-customers  email     skipped    0         disabled in the config
+            email-support    email     skipped    0         disabled in the config
             ",
         )
         .stderr_unordered(
@@ -63,7 +65,9 @@ fn the_example_config_publishes_the_banner_and_feed_and_skips_the_rest() {
             "teams|skipped|0",
             "mattermost|skipped|0",
             "x|skipped|0",
-            "facebook|skipped|0"
+            "facebook|skipped|0",
+            "email-customers|skipped|0",
+            "email-support|skipped|0"
         ]
     );
 }
@@ -237,7 +241,7 @@ fn missing_inputs_are_usage_errors() {
         .status(2)
         .run();
     ws.cmd(&with(&["--yes", "--channels", "nope"]))
-        .stderr("error: --channels: no channel is named `nope` in [DIR]/channels.toml; the channels are banner, feed, status-hook, slack-support, discord, teams, mattermost, x, facebook\n")
+        .stderr("error: --channels: no channel is named `nope` in [DIR]/channels.toml; the channels are banner, feed, status-hook, slack-support, discord, teams, mattermost, x, facebook, email-customers, email-support\n")
         .status(2)
         .run();
     ws.cmd(&with(&["--yes", "--channels", "discord"]))

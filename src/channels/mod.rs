@@ -24,6 +24,7 @@
 //! and fails with a configuration error, so a channel that is not ready blocks the whole post.
 
 pub mod banner;
+pub mod email;
 pub mod facebook;
 pub mod feed;
 pub mod oauth1;
@@ -44,6 +45,8 @@ use crate::wording::render::Rendering;
 pub struct Post {
     /// The delivery's id: stable across retries, sent as the idempotency key where supported.
     pub delivery_id: String,
+    /// The recipient within the channel (an email address), or empty.
+    pub target: String,
     pub incident: String,
     pub sequence: u32,
     pub rendering: Rendering,
@@ -100,6 +103,11 @@ pub trait Channel: Send + Sync {
         false
     }
 
+    /// How many deliveries of this channel may be in flight at once (`max_in_flight` caps it too).
+    fn concurrency(&self) -> usize {
+        usize::MAX
+    }
+
     /// Verifies the credentials without posting, and says what they give access to.
     async fn check(&self) -> Result<String, Failure> {
         Ok("nothing to check without sending".into())
@@ -112,6 +120,68 @@ pub struct Context {
     pub organization: Organization,
     pub journal_path: PathBuf,
     pub http: reqwest::Client,
+    /// The per-attempt timeout, for transports that keep their own (SMTP).
+    pub timeout: Duration,
+    pub max_in_flight: usize,
+}
+
+impl Context {
+    pub fn new(
+        config: &crate::config::Config,
+        journal_path: &std::path::Path,
+    ) -> anyhow::Result<Context> {
+        Ok(Context {
+            organization: config.organization.clone(),
+            journal_path: journal_path.to_owned(),
+            http: http_client()?,
+            timeout: config.dispatch.timeout.unsigned_abs(),
+            max_in_flight: config.dispatch.max_in_flight,
+        })
+    }
+}
+
+/// Where one channel sends: one target (`""`) for most, one per address for email.
+pub fn targets(channel: &ChannelConfig) -> anyhow::Result<Vec<String>> {
+    let ChannelSettings::Email(email) = &channel.settings else {
+        return Ok(vec![String::new()]);
+    };
+    let mut targets: Vec<String> = Vec::new();
+    let mut push = |address: String| {
+        if !targets
+            .iter()
+            .any(|known| known.eq_ignore_ascii_case(&address))
+        {
+            targets.push(address);
+        }
+    };
+    for address in email.to.iter().chain(&email.cc).chain(&email.bcc) {
+        let mailbox = crate::config::check_mailbox(address)?;
+        push(mailbox.email.to_string());
+    }
+    if let Some(path) = &email.recipients_file {
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            anyhow::anyhow!(
+                "channel `{}`: recipients_file {}: {err}",
+                channel.name,
+                path.display()
+            )
+        })?;
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mailbox = crate::config::check_mailbox(line).map_err(|err| {
+                anyhow::anyhow!(
+                    "{}:{}: {err:#}; fix or remove the line",
+                    path.display(),
+                    number + 1
+                )
+            })?;
+            push(mailbox.email.to_string());
+        }
+    }
+    Ok(targets)
 }
 
 /// Builds the adapter for one configured channel, resolving its secrets. An error here is a
@@ -143,6 +213,13 @@ pub fn build(
             settings,
             context.organization.status_url.clone(),
             context.http.clone(),
+        )?),
+        ChannelSettings::Email(settings) => Arc::new(email::Email::new(
+            &channel.name,
+            settings,
+            &context.organization.name,
+            context.timeout,
+            context.max_in_flight,
         )?),
     })
 }

@@ -50,13 +50,10 @@ pub fn run(cli: &Cli, args: &ChannelsArgs) -> anyhow::Result<u8> {
         .collect();
     if args.check {
         let renderer = Arc::new(Renderer::new(&setup.config.channels)?);
-        let context = Context {
-            organization: setup.config.organization.clone(),
-            journal_path: setup.state_path.clone(),
-            http: channels::http_client()?,
-        };
-        let timeout = setup.config.dispatch.timeout.unsigned_abs();
         let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+        let _entered = runtime.enter();
+        let context = Context::new(&setup.config, &setup.state_path)?;
+        let timeout = setup.config.dispatch.timeout.unsigned_abs();
         let mut tasks = Vec::new();
         for channel in setup
             .config

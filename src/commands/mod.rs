@@ -160,7 +160,9 @@ impl Draft {
         Ok(Draft {
             incident: pick(&args.incident, file.incident),
             status,
-            title: pick(&args.title, file.title).map(|title| title.trim().to_owned()),
+            // A title is one line: line breaks and runs of spaces become one space.
+            title: pick(&args.title, file.title)
+                .map(|title| title.split_whitespace().collect::<Vec<_>>().join(" ")),
             message,
             components: if args.components.is_empty() {
                 file.components
@@ -192,6 +194,8 @@ pub struct Planned {
     pub channel: ChannelConfig,
     pub rendering: Option<Rendering>,
     pub skipped: Option<String>,
+    /// The recipients within the channel: `[""]` for all but email.
+    pub targets: Vec<String>,
 }
 
 /// Everything `post` needs to know before it writes anything.
@@ -342,6 +346,7 @@ pub fn prepare(
                 channel,
                 rendering: None,
                 skipped: Some(reason),
+                targets: vec![String::new()],
             });
             continue;
         }
@@ -349,6 +354,7 @@ pub fn prepare(
             renderer.render(&channel, &update, &config.organization, now, &projection);
         findings.extend(channel_findings);
         plan.push(Planned {
+            targets: crate::channels::targets(&channel)?,
             channel,
             rendering,
             skipped: None,

@@ -76,46 +76,45 @@ pub fn run(cli: &Cli, args: &PostArgs) -> anyhow::Result<u8> {
     }
     confirm(args.yes, &prepared)?;
 
-    let context = Context {
-        organization: setup.config.organization.clone(),
-        journal_path: setup.state_path.clone(),
-        http: channels::http_client()?,
-    };
+    // Some transports (lettre's SMTP pool) start tasks when built: build them on the runtime.
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let _entered = runtime.enter();
+    let context = Context::new(&setup.config, &setup.state_path)?;
     let mut adapters = Vec::new();
     let mut problems = Vec::new();
-    for planned in prepared
-        .plan
-        .iter()
-        .filter(|planned| planned.skipped.is_none())
-    {
-        match channels::build(&planned.channel, renderer.clone(), &context) {
-            Ok(adapter) => adapters.push(Some(adapter)),
-            Err(err) => {
-                adapters.push(None);
-                problems.push(format!("{err:#}"));
-            }
+    for planned in &prepared.plan {
+        match planned.skipped {
+            Some(_) => adapters.push(None),
+            None => match channels::build(&planned.channel, renderer.clone(), &context) {
+                Ok(adapter) => adapters.push(Some(adapter)),
+                Err(err) => problems.push(format!("{err:#}")),
+            },
         }
     }
     if !problems.is_empty() {
         bail!("{}\nnothing was sent", problems.join("\n"));
     }
 
-    let deliveries: Vec<NewDelivery> = prepared
-        .plan
-        .iter()
-        .map(|planned| NewDelivery {
-            id: uuid::Uuid::now_v7().to_string(),
-            channel: planned.channel.name.clone(),
-            kind: planned.channel.kind().to_owned(),
-            target: String::new(),
-            state: match planned.skipped {
-                Some(_) => State::Skipped,
-                None => State::Pending,
-            },
-            note: planned.skipped.clone(),
-            rendering: planned.rendering.clone(),
-        })
-        .collect();
+    // One delivery per channel and target (an email channel has one per recipient).
+    let mut deliveries = Vec::new();
+    let mut owners = Vec::new();
+    for (index, planned) in prepared.plan.iter().enumerate() {
+        for target in &planned.targets {
+            owners.push(index);
+            deliveries.push(NewDelivery {
+                id: uuid::Uuid::now_v7().to_string(),
+                channel: planned.channel.name.clone(),
+                kind: planned.channel.kind().to_owned(),
+                target: target.clone(),
+                state: match planned.skipped {
+                    Some(_) => State::Skipped,
+                    None => State::Pending,
+                },
+                note: planned.skipped.clone(),
+                rendering: planned.rendering.clone(),
+            });
+        }
+    }
     let allowed: serde_json::Map<String, serde_json::Value> = prepared
         .allow
         .iter()
@@ -130,32 +129,28 @@ pub fn run(cli: &Cli, args: &PostArgs) -> anyhow::Result<u8> {
     )?;
 
     let mut jobs = Vec::new();
-    let sending = prepared
-        .plan
-        .iter()
-        .zip(&deliveries)
-        .filter(|(planned, _)| planned.skipped.is_none());
-    for ((planned, delivery), adapter) in sending.zip(adapters) {
-        jobs.push(job(
-            &journal,
-            planned,
-            delivery,
-            &prepared,
-            adapter.expect("every adapter was built"),
-            &setup,
-        )?);
+    for (delivery, index) in deliveries.iter().zip(owners) {
+        if let Some(adapter) = &adapters[index] {
+            let planned = &prepared.plan[index];
+            jobs.push(job(
+                &journal,
+                planned,
+                delivery,
+                &prepared,
+                adapter.clone(),
+                &setup,
+            )?);
+        }
     }
     let journal = Arc::new(Mutex::new(journal));
     let settings = dispatch::Settings::from(&setup.config.dispatch);
     let progress = report::progress(args.quiet, args.json);
-    tokio::runtime::Runtime::new()
-        .context("cannot start the async runtime")?
-        .block_on(dispatch::dispatch(
-            jobs,
-            &settings,
-            journal.clone(),
-            progress,
-        ))?;
+    runtime.block_on(dispatch::dispatch(
+        jobs,
+        &settings,
+        journal.clone(),
+        progress,
+    ))?;
 
     let journal = journal
         .lock()
@@ -194,6 +189,7 @@ fn job(
         adapter,
         post: Post {
             delivery_id: delivery.id.clone(),
+            target: delivery.target.clone(),
             incident: update.incident.clone(),
             sequence: update.sequence,
             rendering: planned

@@ -47,11 +47,10 @@ pub fn run(cli: &Cli, args: &RetryArgs) -> anyhow::Result<u8> {
     }
 
     let renderer = Arc::new(Renderer::new(&setup.config.channels)?);
-    let context = Context {
-        organization: setup.config.organization.clone(),
-        journal_path: setup.state_path.clone(),
-        http: channels::http_client()?,
-    };
+    // Some transports (lettre's SMTP pool) start tasks when built: build them on the runtime.
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let _entered = runtime.enter();
+    let context = Context::new(&setup.config, &setup.state_path)?;
     let mut jobs = Vec::new();
     for delivery in &wanted {
         let channel = setup
@@ -73,6 +72,7 @@ pub fn run(cli: &Cli, args: &RetryArgs) -> anyhow::Result<u8> {
             adapter,
             post: Post {
                 delivery_id: delivery.id.clone(),
+                target: delivery.target.clone(),
                 incident: update.incident.clone(),
                 sequence: update.sequence,
                 rendering: delivery
@@ -91,14 +91,12 @@ pub fn run(cli: &Cli, args: &RetryArgs) -> anyhow::Result<u8> {
     journal.reopen(&ids)?;
     let journal = Arc::new(Mutex::new(journal));
     let settings = dispatch::Settings::from(&setup.config.dispatch);
-    tokio::runtime::Runtime::new()
-        .context("cannot start the async runtime")?
-        .block_on(dispatch::dispatch(
-            jobs,
-            &settings,
-            journal.clone(),
-            report::progress(args.quiet, args.json),
-        ))?;
+    runtime.block_on(dispatch::dispatch(
+        jobs,
+        &settings,
+        journal.clone(),
+        report::progress(args.quiet, args.json),
+    ))?;
     let journal = journal
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);

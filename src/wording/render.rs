@@ -234,6 +234,7 @@ impl Renderer {
                     subject: None,
                     body: None,
                 }),
+            ChannelSettings::Email(_) => self.render_email(channel, &facts),
             ChannelSettings::Feed(_) => self
                 .fitted(channel, "plain.txt", &facts, Measure::Unlimited)
                 .map(|text| Rendering {
@@ -349,6 +350,18 @@ impl Renderer {
         })
     }
 
+    fn render_email(&self, channel: &ChannelConfig, facts: &Facts) -> Result<Rendering, Finding> {
+        Ok(Rendering {
+            text: self.fitted(channel, "plain.txt", facts, Measure::Unlimited)?,
+            subject: Some(crate::channels::email::subject(
+                &facts.organization,
+                &facts.title,
+                &facts.incident,
+            )),
+            body: Some(self.render_template("email.html", facts)?),
+        })
+    }
+
     fn render_banner(
         &self,
         channel: &ChannelConfig,
@@ -447,7 +460,8 @@ impl BannerContext {
     }
 }
 
-const BUILT_IN: [(&str, &str); 5] = [
+const BUILT_IN: [(&str, &str); 6] = [
+    ("email.html", include_str!("templates/email.html")),
     ("plain.txt", include_str!("templates/plain.txt")),
     ("slack.txt", include_str!("templates/slack.txt")),
     ("markdown.md", include_str!("templates/markdown.md")),

@@ -6,6 +6,7 @@
 
 pub mod emulator;
 pub mod facebook;
+pub mod smtp;
 pub mod x;
 
 use std::path::{Path, PathBuf};
@@ -85,11 +86,20 @@ impl Workspace {
     }
 
     /// Runs a SQL query on the journal and returns the rows as `|`-joined text lines.
+    #[track_caller]
     pub fn query(&self, sql: &str) -> Vec<String> {
-        let conn = rusqlite::Connection::open(self.journal()).expect("open journal");
-        let mut statement = conn.prepare(sql).expect("prepare");
+        self.try_query(sql).expect("the journal can be queried")
+    }
+
+    /// The same, `None` while the journal is not there yet (for polling a running process).
+    pub fn try_query(&self, sql: &str) -> Option<Vec<String>> {
+        if !self.journal().exists() {
+            return None;
+        }
+        let conn = rusqlite::Connection::open(self.journal()).ok()?;
+        let mut statement = conn.prepare(sql).ok()?;
         let columns = statement.column_count();
-        statement
+        let rows = statement
             .query_map([], |row| {
                 let cells: Vec<String> = (0..columns)
                     .map(|i| match row.get_ref(i).unwrap() {
@@ -102,9 +112,8 @@ impl Workspace {
                     .collect();
                 Ok(cells.join("|"))
             })
-            .expect("query")
-            .map(Result::unwrap)
-            .collect()
+            .ok()?;
+        rows.collect::<Result<_, _>>().ok()
     }
 
     /// Fails when a secret appears in any captured output or anywhere in the journal (its WAL
