@@ -51,6 +51,16 @@ impl Workspace {
             .unwrap_or_else(|err| panic!("cannot read {name}: {err}"))
     }
 
+    /// The values of the environment variables set on this workspace: in these tests they are
+    /// all secrets (tokens, passwords, URLs that carry a token).
+    fn secrets(&self) -> Vec<String> {
+        self.env
+            .iter()
+            .map(|(_, value)| value.clone())
+            .filter(|value| value.len() >= 8)
+            .collect()
+    }
+
     /// Sets an environment variable for every command run in this workspace.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.into(), value.into()));
@@ -77,6 +87,7 @@ impl Workspace {
         }
         Cmd {
             command,
+            secrets: self.secrets(),
             dir: self.path().display().to_string(),
             stdin: None,
             stdout: Expect::Exactly(String::new()),
@@ -136,6 +147,23 @@ impl Workspace {
     }
 }
 
+impl Drop for Workspace {
+    /// Every test's journal is scanned for the secrets the test configured.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        self.assert_no_secrets(
+            &[],
+            &self
+                .secrets()
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
+    }
+}
+
 enum Expect {
     Exactly(String),
     /// The same lines in any order (progress lines from concurrent deliveries).
@@ -146,6 +174,8 @@ enum Expect {
 #[must_use]
 pub struct Cmd {
     command: Command,
+    /// Values that must never appear in the output.
+    secrets: Vec<String>,
     /// Replaced by `[DIR]` in the output before it is compared.
     dir: String,
     stdin: Option<String>,
@@ -215,6 +245,12 @@ impl Cmd {
             "--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}\n--- exit {:?} ---",
             output.status.code()
         );
+        for secret in &self.secrets {
+            assert!(
+                !shown.contains(secret.as_str()),
+                "a secret leaked into the output\n{shown}"
+            );
+        }
         check("stdout", &self.stdout, &stdout, &shown);
         check("stderr", &self.stderr, &stderr, &shown);
         if let Some(status) = self.status {

@@ -15,7 +15,7 @@ use tokio_rustls::rustls;
 
 use super::emulator::runtime;
 
-pub const USER: &str = "status@example.com";
+pub const USER: &str = "relay-user-7f3a";
 pub const PASSWORD: &str = "smtp-p4ssw0rd-secret";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
