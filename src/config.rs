@@ -87,7 +87,7 @@ impl ChannelConfig {
         match &self.settings {
             ChannelSettings::Webhook(webhook) => {
                 let mut secrets = Vec::new();
-                if let UrlSource::Env(source) = &webhook.url {
+                if let Some(UrlSource::Env(source)) = &webhook.url {
                     secrets.push(("url", source));
                 }
                 secrets.extend(webhook.secret.iter().map(|source| ("secret", source)));
@@ -248,7 +248,9 @@ pub enum UrlSource {
 
 #[derive(Debug, Clone)]
 pub struct WebhookSettings {
-    pub url: UrlSource,
+    pub url: Option<UrlSource>,
+    /// Subscribers: one URL a line, each its own delivery.
+    pub urls_file: Option<PathBuf>,
     pub format: WebhookFormat,
     pub secret: Option<SecretSource>,
     pub headers: BTreeMap<String, String>,
@@ -381,6 +383,7 @@ fn yes() -> bool {
 struct RawWebhook {
     url: Option<String>,
     url_env: Option<String>,
+    urls_file: Option<PathBuf>,
     #[serde(default = "json_format")]
     format: WebhookFormat,
     secret_env: Option<String>,
@@ -592,7 +595,7 @@ pub fn parse(text: &str, path: &Path) -> anyhow::Result<Config> {
             "dispatch.max_retry_wait",
             "60s",
         )?,
-        max_in_flight: raw.dispatch.max_in_flight.unwrap_or(64).max(1),
+        max_in_flight: raw.dispatch.max_in_flight.unwrap_or(256).max(1),
     };
 
     let mut rules = BTreeMap::new();
@@ -670,14 +673,15 @@ fn channel_config(raw: RawChannel, base: &Path) -> anyhow::Result<ChannelConfig>
         "webhook" => {
             let webhook: RawWebhook = kind_settings(raw.rest, "webhook")?;
             let url = match (webhook.url, webhook.url_env) {
-                (Some(url), None) => UrlSource::Literal(check_url(&url).context("url")?),
-                (None, Some(name)) => {
-                    UrlSource::Env(secret_source("url", Some(name), None, base)?.expect("given"))
-                }
+                (Some(url), None) => Some(UrlSource::Literal(check_url(&url).context("url")?)),
+                (None, Some(name)) => Some(UrlSource::Env(
+                    secret_source("url", Some(name), None, base)?.expect("given"),
+                )),
                 (Some(_), Some(_)) => bail!("give either url or url_env, not both"),
-                (None, None) => {
-                    bail!("missing url; add url = \"https://...\" or url_env = \"VAR\"")
-                }
+                (None, None) if webhook.urls_file.is_some() => None,
+                (None, None) => bail!(
+                    "missing url; add url = \"https://...\", url_env = \"VAR\" or urls_file = \"path\""
+                ),
             };
             let secret = secret_source("secret", webhook.secret_env, webhook.secret_file, base)?;
             for (name, value) in &webhook.headers {
@@ -689,6 +693,10 @@ fn channel_config(raw: RawChannel, base: &Path) -> anyhow::Result<ChannelConfig>
             }
             ChannelSettings::Webhook(WebhookSettings {
                 url,
+                urls_file: webhook
+                    .urls_file
+                    .map(|path| file_path(base, &path, "urls_file"))
+                    .transpose()?,
                 format: webhook.format,
                 secret,
                 headers: webhook.headers,

@@ -48,6 +48,8 @@ impl From<&crate::config::DispatchSettings> for Settings {
 /// What the dispatcher tells the person watching. Implementations must be cheap: they are called
 /// from the delivery tasks.
 pub trait Progress: Send + Sync {
+    /// Called once per channel before anything is sent, with how many deliveries it has.
+    fn planned(&self, channel: &str, deliveries: usize);
     fn started(&self, channel: &str, target: &str);
     fn retrying(&self, channel: &str, target: &str, attempt: u32, wait: Duration, why: &str);
     fn finished(&self, channel: &str, target: &str, outcome: &Outcome);
@@ -60,6 +62,19 @@ pub async fn dispatch(
     journal: Arc<Mutex<Journal>>,
     progress: Arc<dyn Progress>,
 ) -> anyhow::Result<Vec<(String, Outcome)>> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for job in &jobs {
+        match counts
+            .iter_mut()
+            .find(|(channel, _)| *channel == job.channel)
+        {
+            Some((_, count)) => *count += 1,
+            None => counts.push((job.channel.clone(), 1)),
+        }
+    }
+    for (channel, count) in &counts {
+        progress.planned(channel, *count);
+    }
     let mut limits: HashMap<String, Arc<Semaphore>> = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     for (index, job) in jobs.into_iter().enumerate() {

@@ -223,13 +223,14 @@ pub fn progress(quiet: bool, json: bool) -> std::sync::Arc<dyn Progress> {
     } else if std::io::stderr().is_terminal() {
         std::sync::Arc::new(Bars::new())
     } else {
-        std::sync::Arc::new(Lines)
+        std::sync::Arc::new(Lines::default())
     }
 }
 
 struct Silent;
 
 impl Progress for Silent {
+    fn planned(&self, _: &str, _: usize) {}
     fn started(&self, _: &str, _: &str) {}
     fn retrying(&self, _: &str, _: &str, _: u32, _: Duration, _: &str) {}
     fn finished(&self, _: &str, _: &str, _: &Outcome) {}
@@ -254,10 +255,42 @@ fn summary(outcome: &Outcome) -> String {
     }
 }
 
-/// Plain lines on stderr, for logs and CI.
-struct Lines;
+/// How far a channel with several deliveries (a subscriber list) has got.
+#[derive(Default)]
+struct Tally {
+    total: usize,
+    done: usize,
+    delivered: usize,
+}
+
+impl Tally {
+    fn line(&self, channel: &str) -> String {
+        format!("{channel}: {} of {} delivered", self.delivered, self.total)
+    }
+}
+
+/// Plain lines on stderr, for logs and CI. A subscriber list prints its failures and one
+/// summary line, not a line per subscriber.
+#[derive(Default)]
+struct Lines {
+    lists: Mutex<HashMap<String, Tally>>,
+}
 
 impl Progress for Lines {
+    fn planned(&self, channel: &str, deliveries: usize) {
+        if deliveries > 1
+            && let Ok(mut lists) = self.lists.lock()
+        {
+            lists.insert(
+                channel.to_owned(),
+                Tally {
+                    total: deliveries,
+                    ..Tally::default()
+                },
+            );
+        }
+    }
+
     fn started(&self, _: &str, _: &str) {}
 
     fn retrying(&self, channel: &str, target: &str, attempt: u32, wait: Duration, why: &str) {
@@ -269,14 +302,30 @@ impl Progress for Lines {
     }
 
     fn finished(&self, channel: &str, target: &str, outcome: &Outcome) {
-        eprintln!("{}: {}", who(channel, target), summary(outcome));
+        let mut lists = self
+            .lists
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(tally) = lists.get_mut(channel) else {
+            eprintln!("{}: {}", who(channel, target), summary(outcome));
+            return;
+        };
+        tally.done += 1;
+        if outcome.state == crate::journal::State::Delivered {
+            tally.delivered += 1;
+        } else {
+            eprintln!("{}: {}", who(channel, target), summary(outcome));
+        }
+        if tally.done == tally.total {
+            eprintln!("{}", tally.line(channel));
+        }
     }
 }
 
-/// One spinner per delivery on a terminal.
+/// On a terminal: a spinner per channel, or one bar for a subscriber list.
 struct Bars {
     multi: MultiProgress,
-    bars: Mutex<HashMap<String, ProgressBar>>,
+    bars: Mutex<HashMap<String, (ProgressBar, Tally)>>,
 }
 
 impl Bars {
@@ -286,38 +335,72 @@ impl Bars {
             bars: Mutex::new(HashMap::new()),
         }
     }
-
-    fn bar(&self, key: &str) -> Option<ProgressBar> {
-        self.bars.lock().ok()?.get(key).cloned()
-    }
 }
 
 impl Progress for Bars {
-    fn started(&self, channel: &str, target: &str) {
-        let bar = self.multi.add(ProgressBar::new_spinner());
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {prefix:.bold} {msg}").expect("valid template"),
-        );
-        bar.set_prefix(who(channel, target));
+    fn planned(&self, channel: &str, deliveries: usize) {
+        let bar = if deliveries > 1 {
+            let bar = self.multi.add(ProgressBar::new(deliveries as u64));
+            bar.set_style(
+                ProgressStyle::with_template("  {prefix:.bold} [{bar:30}] {pos}/{len} {msg}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar
+        } else {
+            let bar = self.multi.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {prefix:.bold} {msg}")
+                    .expect("valid template"),
+            );
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        };
+        bar.set_prefix(channel.to_owned());
         bar.set_message("sending");
-        bar.enable_steady_tick(Duration::from_millis(100));
+        let tally = Tally {
+            total: deliveries,
+            ..Tally::default()
+        };
         if let Ok(mut bars) = self.bars.lock() {
-            bars.insert(who(channel, target), bar);
+            bars.insert(channel.to_owned(), (bar, tally));
         }
     }
 
+    fn started(&self, _: &str, _: &str) {}
+
     fn retrying(&self, channel: &str, target: &str, attempt: u32, wait: Duration, why: &str) {
-        if let Some(bar) = self.bar(&who(channel, target)) {
+        let bar = self
+            .bars
+            .lock()
+            .ok()
+            .and_then(|bars| bars.get(channel).map(|(bar, _)| bar.clone()));
+        if let Some(bar) = bar {
             bar.set_message(format!(
-                "attempt {attempt} failed ({why}); retrying in {}",
+                "{target} attempt {attempt} failed ({why}); retrying in {}",
                 humanize(wait)
             ));
         }
     }
 
-    fn finished(&self, channel: &str, target: &str, outcome: &Outcome) {
-        if let Some(bar) = self.bar(&who(channel, target)) {
+    fn finished(&self, channel: &str, _target: &str, outcome: &Outcome) {
+        let Ok(mut bars) = self.bars.lock() else {
+            return;
+        };
+        let Some((bar, tally)) = bars.get_mut(channel) else {
+            return;
+        };
+        tally.done += 1;
+        if outcome.state == crate::journal::State::Delivered {
+            tally.delivered += 1;
+        }
+        if tally.total == 1 {
             bar.finish_with_message(summary(outcome));
+        } else {
+            bar.inc(1);
+            if tally.done == tally.total {
+                bar.finish_with_message(format!("{} delivered", tally.delivered));
+            }
         }
     }
 }

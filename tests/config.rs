@@ -41,7 +41,7 @@ fn an_unknown_key_is_named_with_its_line() {
         &config_with(
             "[[channel]]\nname = \"hook\"\nkind = \"webhook\"\nurll = \"https://x.example\"\n",
         ),
-        "[DIR]/channels.toml: channel #2 `hook`: webhook: unknown field `urll`, expected one of `url`, `url_env`, `format`, `secret_env`, `secret_file`, `headers`",
+        "[DIR]/channels.toml: channel #2 `hook`: webhook: unknown field `urll`, expected one of `url`, `url_env`, `urls_file`, `format`, `secret_env`, `secret_file`, `headers`",
     );
 }
 

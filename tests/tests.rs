@@ -9,6 +9,7 @@ mod email; // Email over SMTP against an SMTP emulator (and aiosmtpd, ignored by
 mod lifecycle; // Follow-ups, transitions, reruns, corrections, status, history, retry, kills.
 mod lint; // The wording rules through `outage lint` and `post`.
 mod post; // The whole path with the example config; dry run; JSON; exit codes.
+mod scale; // Subscriber lists: one delivery each, bounded concurrency, retry of the failed.
 mod social; // X and Facebook against their emulators: threads, errors, credentials.
 mod templates; // Snapshots of every default template.
 mod webhook; // Every webhook format against its emulator, with faults.

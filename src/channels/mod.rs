@@ -140,8 +140,21 @@ impl Context {
     }
 }
 
-/// Where one channel sends: one target (`""`) for most, one per address for email.
+/// Where one channel sends: one target (`""`) for most, one per address for email, one per
+/// subscriber of a webhook's `urls_file`.
 pub fn targets(channel: &ChannelConfig) -> anyhow::Result<Vec<String>> {
+    if let ChannelSettings::Webhook(webhook) = &channel.settings {
+        let mut targets = Vec::new();
+        if webhook.url.is_some() {
+            targets.push(String::new());
+        }
+        if let Some(path) = &webhook.urls_file {
+            let subscribers = webhook::read_subscribers(path)
+                .map_err(|err| anyhow::anyhow!("channel `{}`: {err:#}", channel.name))?;
+            targets.extend(subscribers.into_iter().map(|(target, _)| target));
+        }
+        return Ok(targets);
+    }
     let ChannelSettings::Email(email) = &channel.settings else {
         return Ok(vec![String::new()]);
     };

@@ -2,6 +2,9 @@
 //! of a chat service's incoming webhook (Slack, Discord, Teams Workflows, Mattermost), each read
 //! back with that service's own idea of success and failure.
 
+use std::collections::HashMap;
+use std::path::Path;
+
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -9,7 +12,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use super::{Channel, Failure, Post, Receipt, classify_transport, retry_after, short_body};
 use crate::config::{UrlSource, WebhookFormat, WebhookSettings};
@@ -20,7 +23,10 @@ use crate::wording::render::Facts;
 pub const EVENT_VERSION: u32 = 1;
 
 pub struct Webhook {
-    url: reqwest::Url,
+    /// The configured `url`, for the target `""`.
+    url: Option<reqwest::Url>,
+    /// The subscribers of `urls_file`, by target.
+    subscribers: HashMap<String, reqwest::Url>,
     format: WebhookFormat,
     key: Option<Vec<u8>>,
     headers: HeaderMap,
@@ -33,21 +39,34 @@ impl Webhook {
         settings: &WebhookSettings,
         http: reqwest::Client,
     ) -> anyhow::Result<Webhook> {
-        let mut url = match &settings.url {
-            UrlSource::Literal(url) => url.clone(),
-            UrlSource::Env(source) => {
+        let url = match &settings.url {
+            None => None,
+            Some(UrlSource::Literal(url)) => Some(url.clone()),
+            Some(UrlSource::Env(source)) => {
                 let text = source.resolve(channel, "url")?;
                 // The message must not echo the value: the URL carries a token.
-                crate::config::check_url(&text).map_err(|_| {
+                Some(crate::config::check_url(&text).map_err(|_| {
                     anyhow::anyhow!(
                         "channel `{channel}`: url_env does not hold an http(s) URL; check its value"
                     )
-                })?
+                })?)
             }
         };
-        if settings.format == WebhookFormat::Discord {
-            url.query_pairs_mut().append_pair("wait", "true");
-        }
+        let subscribers = match &settings.urls_file {
+            None => HashMap::new(),
+            Some(path) => read_subscribers(path)?.into_iter().collect(),
+        };
+        let with_wait = |mut url: reqwest::Url| {
+            if settings.format == WebhookFormat::Discord {
+                url.query_pairs_mut().append_pair("wait", "true");
+            }
+            url
+        };
+        let url = url.map(with_wait);
+        let subscribers = subscribers
+            .into_iter()
+            .map(|(target, url)| (target, with_wait(url)))
+            .collect();
         let key = match &settings.secret {
             None => None,
             Some(source) => {
@@ -66,6 +85,7 @@ impl Webhook {
         }
         Ok(Webhook {
             url,
+            subscribers,
             format: settings.format,
             key,
             headers,
@@ -77,11 +97,21 @@ impl Webhook {
 #[async_trait]
 impl Channel for Webhook {
     async fn deliver(&self, post: &Post) -> Result<Receipt, Failure> {
+        let url = match post.target.as_str() {
+            "" => self.url.as_ref(),
+            target => self.subscribers.get(target),
+        }
+        .ok_or_else(|| {
+            Failure::Permanent(format!(
+                "{} is no longer in urls_file; nothing to send it to",
+                post.target
+            ))
+        })?;
         let body = post.rendering.body.clone().unwrap_or_default();
         let timestamp = jiff::Timestamp::now().as_second();
         let mut request = self
             .http
-            .post(self.url.clone())
+            .post(url.clone())
             .headers(self.headers.clone())
             .header(CONTENT_TYPE, "application/json")
             .header("webhook-id", &post.delivery_id)
@@ -108,6 +138,38 @@ impl Channel for Webhook {
         // Standard Webhooks receivers drop a repeated `webhook-id`; chat services would post twice.
         self.format == WebhookFormat::Json
     }
+}
+
+/// Reads a subscriber list: one URL a line, blank lines and `#` comments skipped. Each URL is
+/// named by its host and a digest of the whole URL, so the journal and the report never show a
+/// token a subscriber URL may carry, while `retry` still finds the same subscriber.
+pub fn read_subscribers(path: &Path) -> anyhow::Result<Vec<(String, reqwest::Url)>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| anyhow::anyhow!("urls_file {}: {err}", path.display()))?;
+    let mut subscribers: Vec<(String, reqwest::Url)> = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let url = crate::config::check_url(line).map_err(|_| {
+            anyhow::anyhow!(
+                "{}:{}: not an http(s) URL; fix or remove the line",
+                path.display(),
+                number + 1
+            )
+        })?;
+        let digest = Sha256::digest(url.as_str().as_bytes());
+        let hex: String = digest[..6]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        let target = format!("{}#{hex}", url.host_str().unwrap_or("?"));
+        if !subscribers.iter().any(|(known, _)| known == &target) {
+            subscribers.push((target, url));
+        }
+    }
+    Ok(subscribers)
 }
 
 /// The key Standard Webhooks signs with: the base64 after `whsec_`.

@@ -1,0 +1,136 @@
+use crate::support::emulator::{Emulator, Fault};
+use crate::support::{Workspace, json};
+
+const OPEN: &[&str] = &[
+    "--status",
+    "investigating",
+    "--title",
+    "Login failures",
+    "--message",
+    "Some customers cannot log in.",
+    "--next-update",
+    "30m",
+];
+
+fn workspace(emulator: &Emulator, subscribers: usize) -> Workspace {
+    let ws = Workspace::new(
+        r#"
+        [organization]
+        name = "Example Inc"
+
+        [dispatch]
+        max_attempts = 2
+        retry_base = "10ms"
+        max_in_flight = 16
+
+        [[channel]]
+        name = "subscribers"
+        kind = "webhook"
+        urls_file = "subscribers.txt"
+        "#,
+    );
+    let mut list = String::from("# partners who asked for our webhooks\n\n");
+    for n in 0..subscribers {
+        list.push_str(&format!(
+            "{}\n",
+            emulator.url(&format!("/json/partner-{n}?token=partner-token-{n}"))
+        ));
+    }
+    ws.write("subscribers.txt", &list);
+    ws
+}
+
+#[test]
+fn each_subscriber_is_its_own_delivery_and_retry_resends_only_the_failed() {
+    let emulator = Emulator::start();
+    emulator.always("/json/partner-3", Fault::status(503, ""));
+    emulator.fail(
+        "/json/partner-7",
+        vec![Fault::status(500, ""), Fault::status(500, "")],
+    );
+    let ws = workspace(&emulator, 40);
+    let output = ws
+        .cmd(&[&["post", "--yes"], OPEN].concat())
+        .any_stdout()
+        .any_stderr()
+        .status(1)
+        .run();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stdout.contains(
+            "subscribers               webhook  partial  42        38 of 40 recipients delivered"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the receiver answered 503 Service Unavailable: no details"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("partner-token"),
+        "subscriber URLs may carry tokens: {stdout}"
+    );
+    assert!(
+        stderr.ends_with("subscribers: 38 of 40 delivered\n"),
+        "one summary line, not one per subscriber: {stderr}"
+    );
+    assert_eq!(
+        stderr.lines().count(),
+        5,
+        "two retries, two failures, one summary: {stderr}"
+    );
+    assert_eq!(ws.query("SELECT count(*) FROM deliveries"), ["40"]);
+    assert_eq!(emulator.requests().len(), 42);
+    let journal = ws.query("SELECT group_concat(target) FROM deliveries");
+    assert!(!journal[0].contains("token"), "{journal:?}");
+
+    emulator.always("/json/partner-3", Fault::status(204, ""));
+    let report = json(
+        &ws.cmd(&["retry", "latest", "--json", "-q"])
+            .any_stdout()
+            .run(),
+    );
+    assert!(
+        report["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["outcome"] == "delivered")
+    );
+    let requests = emulator.requests();
+    assert_eq!(
+        requests.len(),
+        44,
+        "only the two failed subscribers were sent again"
+    );
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|r| r.path == "/json/partner-3")
+            .count(),
+        3
+    );
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|r| r.path == "/json/partner-0")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_bad_line_in_the_subscriber_list_is_named() {
+    let emulator = Emulator::start();
+    let ws = workspace(&emulator, 2);
+    ws.write(
+        "subscribers.txt",
+        "https://ok.example/hook\nftp://files.example/x\n",
+    );
+    ws.cmd(&[&["post", "--yes"], OPEN].concat())
+        .stderr("error: channel `subscribers`: [DIR]/subscribers.txt:2: not an http(s) URL; fix or remove the line\n")
+        .status(2)
+        .run();
+    assert!(emulator.requests().is_empty());
+}
