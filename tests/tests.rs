@@ -5,7 +5,9 @@ mod support;
 
 mod banner; // The banner and feed files: content, escaping, size, atomic rewrites.
 mod config; // Bad configuration: one clear message, exit 2, nothing sent.
+mod crash; // Killed processes, ten posts at once, banner readers: nothing lost or doubled.
 mod email; // Email over SMTP against an SMTP emulator (and aiosmtpd, ignored by default).
+mod faults; // Every fault of every remote channel: the right outcome, the right attempts.
 mod lifecycle; // Follow-ups, transitions, reruns, corrections, status, history, retry, kills.
 mod lint; // The wording rules through `outage lint` and `post`.
 mod post; // The whole path with the example config; dry run; JSON; exit codes.

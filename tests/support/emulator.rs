@@ -67,6 +67,8 @@ pub enum Fault {
         headers: Vec<(String, String)>,
     },
     Delay(Duration),
+    /// Drop the connection without an answer, as a crashed server or a reset does.
+    Hangup,
 }
 
 impl Fault {
@@ -217,6 +219,9 @@ async fn answer(
             headers,
         }) => return status_response(code, body, headers),
         Some(Fault::Delay(wait)) => tokio::time::sleep(wait).await,
+        // Unwinding out of the handler makes hyper drop the connection; resume_unwind skips the
+        // panic hook, so nothing is printed.
+        Some(Fault::Hangup) => std::panic::resume_unwind(Box::new("hang up")),
         None => {}
     }
     let mut inner = inner.lock().unwrap();

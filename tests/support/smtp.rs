@@ -102,7 +102,8 @@ impl Smtp {
         change(&mut self.state.lock().unwrap())
     }
 
-    /// The next command of `stage` (`MAIL`, `RCPT`, `DATA` for the end of data) gets `reply`.
+    /// The next command of `stage` (`MAIL`, `RCPT`, `DATA` for the end of data) gets `reply`;
+    /// `close` drops the connection instead, `sleep MS` stalls before the normal answer.
     pub fn fail(&self, stage: &str, reply: &str) {
         self.with(|state| state.faults.push_back((stage.into(), reply.into())));
     }
@@ -209,8 +210,11 @@ async fn session(
                 "530 5.7.0 Authentication required".into()
             }
             "MAIL" => match fault("MAIL") {
-                Some(reply) => reply,
-                None => {
+                Some(reply) if !reply.starts_with("sleep ") => reply,
+                stall => {
+                    if let Some(millis) = stall.and_then(|r| r[6..].trim().parse().ok()) {
+                        tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+                    }
                     from = address(&line);
                     to.clear();
                     "250 2.1.0 Ok".into()
@@ -270,6 +274,9 @@ async fn session(
             }
             _ => "502 5.5.2 Error: command not recognized".into(),
         };
+        if reply == "close" {
+            return Ok(());
+        }
         io.write_all(format!("{reply}\r\n").as_bytes()).await?;
         io.flush().await?;
     }
