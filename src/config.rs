@@ -992,7 +992,7 @@ fn valid_name(name: &str) -> bool {
 
 /// toml's messages span several lines with a source excerpt; keep the first line plus the
 /// location so that every error is one line.
-fn one_line(err: &dyn std::fmt::Display) -> String {
+pub(crate) fn one_line(err: &dyn std::fmt::Display) -> String {
     let text = err.to_string();
     let mut lines = text.lines().filter(|line| !line.trim().is_empty());
     let first = lines.next().unwrap_or_default().trim().to_owned();
@@ -1009,5 +1009,33 @@ fn one_line(err: &dyn std::fmt::Display) -> String {
         first
     } else {
         format!("{first}: {}", rest.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const VALID: &str = "[organization]\nname = \"Example\"\n[[channel]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"https://hooks.example.com/x\"\n";
+
+    proptest! {
+        /// Any text is a configuration or one clear line that names the file.
+        #[test]
+        fn any_text_parses_or_fails_with_one_line(text in "(\\[|\\]|\\[\\[channel\\]\\]|organization|name|kind|url|=|\"|\\n|webhook|email|x|facebook|[a-z0-9 ._:/-]){0,120}") {
+            if let Err(err) = parse(&text, Path::new("channels.toml")) {
+                let message = format!("{err:#}");
+                prop_assert!(message.starts_with("channels.toml: "), "{message}");
+                prop_assert!(!message.contains('\n'), "{message}");
+            }
+        }
+
+        /// Changing one value of a valid file never panics, whatever the value.
+        #[test]
+        fn any_value_in_a_valid_file_is_checked(value in "\\PC{0,40}") {
+            let text = VALID.replace("https://hooks.example.com/x", &value.replace(['"', '\\'], ""));
+            let _ = parse(&text, Path::new("channels.toml"));
+        }
     }
 }

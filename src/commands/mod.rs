@@ -81,6 +81,13 @@ struct UpdateFile {
     idempotency_key: Option<String>,
 }
 
+impl UpdateFile {
+    fn parse(text: &str, path: &Path) -> anyhow::Result<UpdateFile> {
+        toml::from_str(text)
+            .map_err(|err| anyhow::anyhow!("{}: {}", path.display(), crate::config::one_line(&err)))
+    }
+}
+
 /// The inputs merged from the update file and the flags, not yet placed in an incident.
 #[derive(Debug)]
 pub struct Draft {
@@ -110,8 +117,7 @@ impl Draft {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read the update file {}", path.display()))?;
-                toml::from_str(&text)
-                    .map_err(|err| anyhow::anyhow!("{}: {}", path.display(), first_line(&err)))?
+                UpdateFile::parse(&text, path)?
             }
         };
         let message = match (&args.message, &args.message_file) {
@@ -468,10 +474,21 @@ pub fn open_journal_for_reading(path: &Path) -> anyhow::Result<Journal> {
     })
 }
 
-fn first_line(err: &dyn std::fmt::Display) -> String {
-    err.to_string()
-        .lines()
-        .filter(|line| !line.trim().is_empty() && !line.contains('|'))
-        .collect::<Vec<_>>()
-        .join(": ")
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any update file is parsed or refused with one line that names the file.
+        #[test]
+        fn update_files_never_panic(text in "(status|title|message|eta|allow|\\[|\\]|=|\"|\\n|[a-z0-9 .:-]){0,80}") {
+            if let Err(err) = UpdateFile::parse(&text, Path::new("update.toml")) {
+                let message = format!("{err:#}");
+                prop_assert!(message.starts_with("update.toml: "));
+                prop_assert!(!message.contains('\n'), "{message}");
+            }
+        }
+    }
 }

@@ -596,7 +596,83 @@ fn check_facts(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::update::{Kind, Status};
+
+    fn channels() -> crate::config::Config {
+        crate::config::parse(
+            "[organization]\nname = \"Example\"\nstatus_url = \"https://status.example.com\"\n\
+             [[channel]]\nname = \"x\"\nkind = \"x\"\nbearer_token_env = \"T\"\n\
+             [[channel]]\nname = \"slack\"\nkind = \"webhook\"\nformat = \"slack\"\nurl = \"https://s.example/x\"\n\
+             [[channel]]\nname = \"discord\"\nkind = \"webhook\"\nformat = \"discord\"\nurl = \"https://d.example/x\"\n\
+             [[channel]]\nname = \"banner\"\nkind = \"banner\"\nhtml_path = \"b.html\"\n",
+            std::path::Path::new("channels.toml"),
+        )
+        .unwrap()
+    }
+
+    fn update(title: String, message: String) -> Update {
+        let now: Timestamp = "2026-11-22T10:00:00Z".parse().unwrap();
+        Update {
+            incident: "2026-11-22-x".into(),
+            sequence: 1,
+            kind: Kind::Incident,
+            status: Status::Investigating,
+            title,
+            message,
+            components: Vec::new(),
+            impact: None,
+            eta: None,
+            next_update: Some(now + jiff::SignedDuration::from_mins(30)),
+            starts: None,
+            ends: None,
+            compensation: None,
+            internal_note: None,
+            correction: false,
+            posted_at: now,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the words, every channel renders within its limit with its facts, or says
+        /// why not; the rules never panic either.
+        #[test]
+        fn renderings_fit_or_say_why(title in "\\PC{1,60}", message in "\\PC{0,3000}") {
+            let config = channels();
+            let renderer = Renderer::new(&config.channels).unwrap();
+            let update = update(title.split_whitespace().collect::<Vec<_>>().join(" "), message);
+            prop_assume!(!update.title.is_empty());
+            let _ = crate::wording::rules::check(&update, &config.policy);
+            let projection = Projection { open: vec![update.clone()], recent: vec![update.clone()] };
+            for channel in &config.channels {
+                let (rendering, findings) = renderer.render(channel, &update, &config.organization, update.posted_at, &projection);
+                match rendering {
+                    Some(rendering) => {
+                        if channel.name == "x" {
+                            prop_assert!(count::weighted_length(&rendering.text) <= count::X_LIMIT);
+                        }
+                        if channel.name == "discord" {
+                            prop_assert!(rendering.text.chars().count() <= DISCORD_LIMIT);
+                        }
+                        if channel.name == "banner" {
+                            prop_assert!(rendering.text.len() <= BANNER_LIMIT);
+                        }
+                        prop_assert!(findings.is_empty(), "{findings:?}");
+                    }
+                    None => prop_assert!(!findings.is_empty()),
+                }
+            }
+        }
+
+        #[test]
+        fn shorten_never_exceeds_its_limit(text in "\\PC{0,200}", limit in 0usize..120) {
+            prop_assert!(shorten(&text, limit).chars().count() <= limit);
+        }
+    }
 
     #[test]
     fn shorten_cuts_at_a_word_boundary() {
