@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     finished_at TEXT,
     UNIQUE (update_id, channel, target)
 );
-CREATE INDEX IF NOT EXISTS deliveries_thread ON deliveries (channel, target, state);
+CREATE INDEX IF NOT EXISTS updates_recent ON updates (created_at);
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (state) WHERE state = 'pending';
 ";
 
 /// The state of one delivery. `Pending` is only ever seen while a process is sending it.
@@ -451,10 +452,12 @@ impl Journal {
         channel: &str,
         target: &str,
     ) -> anyhow::Result<Option<Thread>> {
+        // From the incident's few updates to their deliveries: the cost does not grow with the
+        // journal.
         let mut statement = self.conn.prepare(
-            "SELECT d.remote_id, u.sequence FROM deliveries d JOIN updates u ON u.id = d.update_id
-             WHERE u.incident_id = ?1 AND d.channel = ?2 AND d.target = ?3
-               AND d.state = 'delivered' AND d.remote_id IS NOT NULL
+            "SELECT d.remote_id, u.sequence FROM updates u
+             CROSS JOIN deliveries d ON d.update_id = u.id AND d.channel = ?2 AND d.target = ?3
+             WHERE u.incident_id = ?1 AND d.state = 'delivered' AND d.remote_id IS NOT NULL
              ORDER BY u.sequence",
         )?;
         let posts: Vec<(String, u32)> = statement
