@@ -41,6 +41,8 @@ pub struct State {
     faults: VecDeque<(String, String)>,
     pub connections: usize,
     pub auth_required: bool,
+    /// The answer to the end of DATA waits this long (benchmarks).
+    pub latency: Option<std::time::Duration>,
 }
 
 #[derive(Clone)]
@@ -84,6 +86,8 @@ impl Smtp {
         let shared = state.clone();
         runtime().spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                // Real servers answer without Nagle's delay; so does the emulator.
+                let _ = stream.set_nodelay(true);
                 shared.lock().unwrap().connections += 1;
                 let (state, acceptor) = (shared.clone(), acceptor.clone());
                 tokio::spawn(async move {
@@ -248,6 +252,10 @@ async fn session(
                         break;
                     }
                     data.push_str(line.strip_prefix('.').unwrap_or(&line));
+                }
+                let latency = state.lock().unwrap().latency;
+                if let Some(latency) = latency {
+                    tokio::time::sleep(latency).await;
                 }
                 match fault("DATA") {
                     Some(reply) => reply,
