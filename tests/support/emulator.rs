@@ -106,6 +106,8 @@ pub struct Inner {
     always: HashMap<String, Fault>,
     secrets: HashMap<String, Vec<u8>>,
     pub next_id: u64,
+    /// Every answer waits this long first (benchmarks).
+    pub latency: Option<Duration>,
     pub x: super::x::XState,
     pub facebook: super::facebook::FacebookState,
 }
@@ -203,15 +205,21 @@ async fn answer(
             .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
     };
-    let fault = {
+    let (fault, latency) = {
         let mut inner = inner.lock().unwrap();
         inner.requests.push(request.clone());
         let queued = inner
             .faults
             .get_mut(&request.path)
             .and_then(VecDeque::pop_front);
-        queued.or_else(|| inner.always.get(&request.path).cloned())
+        (
+            queued.or_else(|| inner.always.get(&request.path).cloned()),
+            inner.latency,
+        )
     };
+    if let Some(latency) = latency {
+        tokio::time::sleep(latency).await;
+    }
     match fault {
         Some(Fault::Status {
             code,

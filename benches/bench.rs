@@ -1,0 +1,425 @@
+//! The benchmark: runs the release binary as a user would, against the loopback emulators with
+//! an injected latency, several runs each, and prints medians (issue 6).
+//!
+//! A. Fan-out overhead: X, Facebook, three webhooks (json, Slack, Discord), email and the banner,
+//!    each remote answering after 200 ms; wall time / 200 ms (target <= 1.15).
+//! B. Subscriber scale: 1,000 webhook subscribers answering after 100 ms (targets: < 1 s,
+//!    < 60 MB peak), and 1,000 email recipients.
+//! C. Preview: `post --dry-run` for the seven channels, cold process (target < 15 ms).
+//! D. Journal growth: `status` and `post` with 10,000 past incidents vs an empty journal
+//!    (target: within 2x).
+//!
+//! Run with `cargo bench`; `BENCH_RUNS=N` changes the number of runs (default 7) and
+//! `BENCH_ONLY=AC` runs only some parts.
+
+#[allow(dead_code)]
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::Workspace;
+use support::emulator::Emulator;
+use support::facebook::{APP_SECRET, PAGE_ID, PAGE_TOKEN};
+use support::smtp::{Mode, PASSWORD, Smtp, USER};
+use support::x::{CONSUMER_KEY, CONSUMER_SECRET, TOKEN, TOKEN_SECRET};
+
+fn runs() -> usize {
+    std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(7)
+}
+
+/// Runs one command to the end and returns its wall time and peak resident memory.
+fn measure(cmd: support::Cmd) -> (Duration, u64) {
+    let started = Instant::now();
+    let child = cmd.spawn();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our child, not yet waited for; both pointers are valid for the call.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let elapsed = started.elapsed();
+    assert_eq!(waited, pid, "wait4 failed");
+    let code = libc::WEXITSTATUS(status);
+    assert!(code == 0 || code == 1, "the command failed with {code}");
+    drop(child);
+    (elapsed, usage.ru_maxrss as u64 * 1024)
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1_048_576.0)
+}
+
+fn post_args(title: &str) -> Vec<String> {
+    [
+        "post",
+        "--yes",
+        "-q",
+        "--status",
+        "investigating",
+        "--title",
+        title,
+        "--message",
+        "Some customers cannot log in to the web app. We are looking into it.",
+        "--next-update",
+        "30m",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn seven_channels(emulator: &Emulator, smtp: &Smtp) -> Workspace {
+    let ws = Workspace::new(&format!(
+        r#"
+        [organization]
+        name = "Example Inc"
+        status_url = "https://status.example.com"
+        [[channel]]
+        name = "x"
+        kind = "x"
+        api_base = "{base}"
+        consumer_key_env = "X_KEY"
+        consumer_secret_env = "X_SECRET"
+        access_token_env = "X_TOKEN"
+        access_token_secret_env = "X_TOKEN_SECRET"
+        [[channel]]
+        name = "facebook"
+        kind = "facebook"
+        graph_base = "{base}"
+        page_id = "{PAGE_ID}"
+        page_token_env = "FB_TOKEN"
+        app_secret_env = "FB_APP_SECRET"
+        [[channel]]
+        name = "hook"
+        kind = "webhook"
+        url = "{base}/json/hook"
+        [[channel]]
+        name = "slack"
+        kind = "webhook"
+        format = "slack"
+        url = "{base}/slack/services/T/B/x"
+        [[channel]]
+        name = "discord"
+        kind = "webhook"
+        format = "discord"
+        url = "{base}/discord/api/webhooks/1/x"
+        [[channel]]
+        name = "email"
+        kind = "email"
+        host = "127.0.0.1"
+        port = {port}
+        ca_file = "ca.pem"
+        username_env = "SMTP_USER"
+        password_env = "SMTP_PASSWORD"
+        from = "status@example.com"
+        to = ["customers@example.com"]
+        [[channel]]
+        name = "banner"
+        kind = "banner"
+        html_path = "banner.html"
+        "#,
+        base = emulator.base,
+        port = smtp.port,
+    ))
+    .env("X_KEY", CONSUMER_KEY)
+    .env("X_SECRET", CONSUMER_SECRET)
+    .env("X_TOKEN", TOKEN)
+    .env("X_TOKEN_SECRET", TOKEN_SECRET)
+    .env("FB_TOKEN", PAGE_TOKEN)
+    .env("FB_APP_SECRET", APP_SECRET)
+    .env("SMTP_USER", USER)
+    .env("SMTP_PASSWORD", PASSWORD);
+    ws.write("ca.pem", &smtp.ca_pem);
+    ws
+}
+
+fn fan_out(starttls: bool) -> (Duration, f64) {
+    let latency = Duration::from_millis(200);
+    let emulator = Emulator::start();
+    emulator.with(|inner| inner.latency = Some(latency));
+    let smtp = Smtp::start(if starttls {
+        Mode::Starttls
+    } else {
+        Mode::Plain
+    });
+    smtp.with(|state| state.latency = Some(latency));
+    let ws = seven_channels(&emulator, &smtp);
+    if !starttls {
+        let config = std::fs::read_to_string(ws.file("channels.toml")).unwrap();
+        ws.write(
+            "channels.toml",
+            &config.replace("ca_file = \"ca.pem\"", "tls = \"none\""),
+        );
+    }
+    let mut times = Vec::new();
+    for run in 0..runs() {
+        let args = post_args(&format!("Fan-out run {run}"));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        times.push(measure(ws.cmd(&args)).0);
+    }
+    let wall = median(times);
+    (wall, wall.as_secs_f64() / latency.as_secs_f64())
+}
+
+fn webhook_subscribers() -> (Duration, u64) {
+    let emulator = Emulator::start();
+    emulator.with(|inner| inner.latency = Some(Duration::from_millis(100)));
+    let ws = Workspace::new(
+        r#"
+        [organization]
+        name = "Example Inc"
+        [[channel]]
+        name = "subscribers"
+        kind = "webhook"
+        urls_file = "subscribers.txt"
+        "#,
+    );
+    let list: String = (0..1000)
+        .map(|n| format!("{}\n", emulator.url(&format!("/json/subscriber-{n}"))))
+        .collect();
+    ws.write("subscribers.txt", &list);
+    let (mut times, mut peak) = (Vec::new(), 0);
+    for run in 0..runs() {
+        let args = post_args(&format!("Subscribers run {run}"));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (time, memory) = measure(ws.cmd(&args));
+        times.push(time);
+        peak = peak.max(memory);
+    }
+    (median(times), peak)
+}
+
+fn email_recipients() -> (Duration, u64) {
+    let smtp = Smtp::start(Mode::Starttls);
+    smtp.with(|state| state.latency = Some(Duration::from_millis(100)));
+    let ws = Workspace::new(&format!(
+        r#"
+        [organization]
+        name = "Example Inc"
+        [[channel]]
+        name = "subscribers"
+        kind = "email"
+        host = "127.0.0.1"
+        port = {}
+        ca_file = "ca.pem"
+        username_env = "SMTP_USER"
+        password_env = "SMTP_PASSWORD"
+        from = "status@example.com"
+        recipients_file = "subscribers.txt"
+        "#,
+        smtp.port
+    ))
+    .env("SMTP_USER", USER)
+    .env("SMTP_PASSWORD", PASSWORD);
+    ws.write("ca.pem", &smtp.ca_pem);
+    let list: String = (0..1000)
+        .map(|n| format!("subscriber{n}@example.net\n"))
+        .collect();
+    ws.write("subscribers.txt", &list);
+    let (mut times, mut peak) = (Vec::new(), 0);
+    for run in 0..runs().min(3) {
+        let args = post_args(&format!("Email run {run}"));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (time, memory) = measure(ws.cmd(&args));
+        times.push(time);
+        peak = peak.max(memory);
+    }
+    (median(times), peak)
+}
+
+fn preview() -> Duration {
+    let emulator = Emulator::start();
+    let smtp = Smtp::start(Mode::Starttls);
+    let ws = seven_channels(&emulator, &smtp);
+    let args = post_args("Preview");
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.push("--dry-run");
+    let times = (0..runs() * 3)
+        .map(|_| measure(ws.cmd(&args).any_stdout()).0)
+        .collect();
+    median(times)
+}
+
+/// `status` and `post` on an empty journal and on one with 10,000 past incidents.
+fn journal_growth() -> [(Duration, Duration); 2] {
+    let emulator = Emulator::start();
+    let config = format!(
+        r#"
+        [organization]
+        name = "Example Inc"
+        [[channel]]
+        name = "hook"
+        kind = "webhook"
+        url = "{}"
+        [[channel]]
+        name = "banner"
+        kind = "banner"
+        html_path = "banner.html"
+        "#,
+        emulator.url("/json/hook")
+    );
+    let empty = Workspace::new(&config);
+    let full = Workspace::new(&config);
+    fill(&full.journal(), 10_000);
+    let time = |ws: &Workspace, post: bool| {
+        let times = (0..runs())
+            .map(|run| {
+                if post {
+                    let args = post_args(&format!("Growth run {run}"));
+                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                    measure(ws.cmd(&args)).0
+                } else {
+                    measure(ws.cmd(&["status"])).0
+                }
+            })
+            .collect();
+        median(times)
+    };
+    // Create the empty journal first so both runs open an existing file.
+    let args = post_args("First");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    measure(empty.cmd(&args));
+    [
+        (time(&empty, false), time(&full, false)),
+        (time(&empty, true), time(&full, true)),
+    ]
+}
+
+/// Records `count` resolved incidents of two updates each, with their deliveries.
+fn fill(path: &std::path::Path, count: usize) {
+    use outage::journal::{Journal, NewDelivery, State};
+    use outage::update::{Kind, Status, Update};
+    let mut journal = Journal::open(path).unwrap();
+    let start: jiff::Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
+    for n in 0..count {
+        let at = start + jiff::SignedDuration::from_mins(n as i64 * 60);
+        for (sequence, status) in [(1, Status::Investigating), (2, Status::Resolved)] {
+            let update = Update {
+                incident: format!("past-incident-{n}"),
+                sequence,
+                kind: Kind::Incident,
+                status,
+                title: format!("Past incident {n}"),
+                message: "Something failed for a while.".into(),
+                components: Vec::new(),
+                impact: None,
+                eta: None,
+                next_update: None,
+                starts: None,
+                ends: None,
+                compensation: None,
+                internal_note: None,
+                correction: false,
+                posted_at: at,
+            };
+            let deliveries: Vec<NewDelivery> = ["hook", "banner"]
+                .iter()
+                .map(|channel| NewDelivery {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    channel: (*channel).into(),
+                    kind: "webhook".into(),
+                    target: String::new(),
+                    state: State::Pending,
+                    note: None,
+                    rendering: None,
+                })
+                .collect();
+            let id = journal
+                .record(
+                    &update,
+                    &format!("f{n}.{sequence}"),
+                    None,
+                    "{}",
+                    &deliveries,
+                )
+                .unwrap();
+            for delivery in journal.deliveries(&id).unwrap() {
+                journal
+                    .finish(
+                        &delivery.id,
+                        &outage::journal::Outcome {
+                            state: State::Delivered,
+                            remote_id: Some(format!("r{n}")),
+                            url: None,
+                            attempts: 1,
+                            error: None,
+                            note: None,
+                        },
+                    )
+                    .unwrap();
+            }
+        }
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` would pass nothing useful either.
+    if std::env::args().any(|arg| arg == "--list") {
+        return;
+    }
+    println!(
+        "outage benchmark: medians of {} runs, release binary, loopback emulators\n",
+        runs()
+    );
+    let only = std::env::var("BENCH_ONLY").unwrap_or_else(|_| "ABCD".into());
+    if only.contains('A') {
+        println!("A. fan-out, 7 channels, remotes answer after 200 ms");
+        for (relay, tls) in [
+            ("SMTP with STARTTLS", true),
+            ("SMTP relay without TLS", false),
+        ] {
+            let (wall, ratio) = fan_out(tls);
+            println!(
+                "   {relay:<23} wall {:>10}   ratio {ratio:.3}   (target <= 1.15)",
+                ms(wall)
+            );
+        }
+    }
+    if only.contains('B') {
+        let (wall, peak) = webhook_subscribers();
+        println!("B. 1,000 webhook subscribers, 100 ms each");
+        println!(
+            "   wall {:>10}   peak {:>8}   (targets < 1 s, < 60 MB)",
+            ms(wall),
+            mb(peak)
+        );
+        let (wall, peak) = email_recipients();
+        println!("   1,000 email recipients, 100 ms per message, 8 pooled connections");
+        println!("   wall {:>10}   peak {:>8}", ms(wall), mb(peak));
+    }
+    if only.contains('C') {
+        let wall = preview();
+        println!("C. post --dry-run, 7 channels, cold process");
+        println!("   wall {:>10}   (target < 15 ms)", ms(wall));
+    }
+    if !only.contains('D') {
+        return;
+    }
+    let [(status_empty, status_full), (post_empty, post_full)] = journal_growth();
+    println!("D. journal with 10,000 past incidents vs empty");
+    println!(
+        "   status {:>10} vs {:>10}   ratio {:.2}   (target <= 2)",
+        ms(status_full),
+        ms(status_empty),
+        status_full.as_secs_f64() / status_empty.as_secs_f64()
+    );
+    println!(
+        "   post   {:>10} vs {:>10}   ratio {:.2}   (target <= 2)",
+        ms(post_full),
+        ms(post_empty),
+        post_full.as_secs_f64() / post_empty.as_secs_f64()
+    );
+}
