@@ -119,13 +119,24 @@ pub trait Channel: Send + Sync {
 pub struct Context {
     pub organization: Organization,
     pub journal_path: PathBuf,
-    pub http: reqwest::Client,
+    /// Built on first use: loading the system's root certificates takes milliseconds that a
+    /// post to files only should not pay.
+    http: Arc<std::sync::OnceLock<reqwest::Client>>,
     /// The per-attempt timeout, for transports that keep their own (SMTP).
     pub timeout: Duration,
     pub max_in_flight: usize,
 }
 
 impl Context {
+    /// The one HTTP client every channel shares.
+    pub fn http(&self) -> anyhow::Result<reqwest::Client> {
+        if let Some(client) = self.http.get() {
+            return Ok(client.clone());
+        }
+        let client = http_client()?;
+        Ok(self.http.get_or_init(|| client).clone())
+    }
+
     pub fn new(
         config: &crate::config::Config,
         journal_path: &std::path::Path,
@@ -133,7 +144,7 @@ impl Context {
         Ok(Context {
             organization: config.organization.clone(),
             journal_path: journal_path.to_owned(),
-            http: http_client()?,
+            http: Arc::default(),
             timeout: config.dispatch.timeout.unsigned_abs(),
             max_in_flight: config.dispatch.max_in_flight,
         })
@@ -208,7 +219,7 @@ pub fn build(
         ChannelSettings::Webhook(settings) => Arc::new(webhook::Webhook::new(
             &channel.name,
             settings,
-            context.http.clone(),
+            context.http()?,
         )?),
         ChannelSettings::Banner(_) => Arc::new(banner::Banner::new(
             channel.clone(),
@@ -219,13 +230,13 @@ pub fn build(
             Arc::new(feed::Feed::new(channel.clone(), renderer, context.clone()))
         }
         ChannelSettings::X(settings) => {
-            Arc::new(x::X::new(&channel.name, settings, context.http.clone())?)
+            Arc::new(x::X::new(&channel.name, settings, context.http()?)?)
         }
         ChannelSettings::Facebook(settings) => Arc::new(facebook::Facebook::new(
             &channel.name,
             settings,
             context.organization.status_url.clone(),
-            context.http.clone(),
+            context.http()?,
         )?),
         ChannelSettings::Email(settings) => Arc::new(email::Email::new(
             &channel.name,
