@@ -23,6 +23,8 @@ use crate::commands::exit;
 
 /// Parses the arguments, runs the command, prints an error once, and returns the exit code.
 pub fn run() -> u8 {
+    // reqwest and lettre share one TLS crypto provider; it is chosen here, once.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
