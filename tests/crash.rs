@@ -197,6 +197,13 @@ fn ten_posts_at_once_on_one_incident_all_land_with_distinct_sequence_numbers() {
     );
     let messages = ws.query("SELECT count(DISTINCT json_extract(facts, '$.message')) FROM updates");
     assert_eq!(messages, ["11"], "no update was lost or merged");
+    // Serialised, not merely numbered: each post waited for the one before to finish sending.
+    let order: Vec<String> = emulator
+        .requests_to("/json/a")
+        .iter()
+        .map(|r| r.json()["data"]["update"]["sequence"].to_string())
+        .collect();
+    assert_eq!(order, expected);
 }
 
 #[test]
