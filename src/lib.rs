@@ -52,7 +52,11 @@ pub fn run() -> u8 {
                 return exit::OK;
             }
             eprintln!("error: {err:#}");
-            exit::USAGE
+            if err.downcast_ref::<commands::AfterSending>().is_some() {
+                exit::DELIVERY_FAILED
+            } else {
+                exit::USAGE
+            }
         }
     }
 }

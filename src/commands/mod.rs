@@ -34,6 +34,12 @@ pub mod exit {
     pub const OVERDUE: u8 = 4;
 }
 
+/// A failure once sending has begun: some deliveries may have gone out, so it exits 1, never 2
+/// ("nothing was sent").
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}; some deliveries may have gone out: `outage history` shows which")]
+pub struct AfterSending(pub anyhow::Error);
+
 /// The configuration and where the journal lives.
 pub struct Setup {
     pub config: Config,

@@ -145,12 +145,14 @@ pub fn run(cli: &Cli, args: &PostArgs) -> anyhow::Result<u8> {
     let journal = Arc::new(Mutex::new(journal));
     let settings = dispatch::Settings::from(&setup.config.dispatch);
     let progress = report::progress(args.quiet, args.json);
-    runtime.block_on(dispatch::dispatch(
-        jobs,
-        &settings,
-        journal.clone(),
-        progress,
-    ))?;
+    runtime
+        .block_on(dispatch::dispatch(
+            jobs,
+            &settings,
+            journal.clone(),
+            progress,
+        ))
+        .map_err(super::AfterSending)?;
 
     let journal = journal
         .lock()

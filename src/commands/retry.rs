@@ -91,12 +91,14 @@ pub fn run(cli: &Cli, args: &RetryArgs) -> anyhow::Result<u8> {
     journal.reopen(&ids)?;
     let journal = Arc::new(Mutex::new(journal));
     let settings = dispatch::Settings::from(&setup.config.dispatch);
-    runtime.block_on(dispatch::dispatch(
-        jobs,
-        &settings,
-        journal.clone(),
-        report::progress(args.quiet, args.json),
-    ))?;
+    runtime
+        .block_on(dispatch::dispatch(
+            jobs,
+            &settings,
+            journal.clone(),
+            report::progress(args.quiet, args.json),
+        ))
+        .map_err(super::AfterSending)?;
     let journal = journal
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
