@@ -42,7 +42,6 @@ impl Email {
         settings: &EmailSettings,
         organization: &str,
         timeout: Duration,
-        max_in_flight: usize,
     ) -> anyhow::Result<Email> {
         let problem = |what: String| anyhow::anyhow!("channel `{channel}`: {what}");
         let tls = match settings.tls {
@@ -85,7 +84,6 @@ impl Email {
             timeout,
             idle: std::sync::Mutex::new(Vec::new()),
         };
-        let _ = max_in_flight;
         let from = check_mailbox(&settings.from)?;
         let mailboxes = |list: &[String]| -> anyhow::Result<Vec<Mailbox>> {
             list.iter().map(|address| check_mailbox(address)).collect()

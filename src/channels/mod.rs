@@ -124,7 +124,6 @@ pub struct Context {
     http: Arc<std::sync::OnceLock<reqwest::Client>>,
     /// The per-attempt timeout, for transports that keep their own (SMTP).
     pub timeout: Duration,
-    pub max_in_flight: usize,
 }
 
 impl Context {
@@ -146,7 +145,6 @@ impl Context {
             journal_path: journal_path.to_owned(),
             http: Arc::default(),
             timeout: config.dispatch.timeout.unsigned_abs(),
-            max_in_flight: config.dispatch.max_in_flight,
         })
     }
 }
@@ -243,7 +241,6 @@ pub fn build(
             settings,
             &context.organization.name,
             context.timeout,
-            context.max_in_flight,
         )?),
     })
 }
