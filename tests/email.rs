@@ -1,7 +1,24 @@
 use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
 
 use crate::support::smtp::{Mode, PASSWORD, Smtp, USER};
-use crate::support::{Workspace, json};
+use crate::support::{LIFE, Workspace, json};
+
+/// [`LIFE`] with a title that needs escaping in HTML.
+const UPDATES: [&[&str]; 4] = [
+    &[
+        "--status",
+        "investigating",
+        "--title",
+        "Login <failures> & SSO",
+        "--message",
+        "Some customers cannot log in.",
+        "--next-update",
+        "30m",
+    ],
+    LIFE[1],
+    LIFE[2],
+    LIFE[3],
+];
 
 fn workspace(smtp: &Smtp, extra: &str) -> Workspace {
     let ws = Workspace::new(&format!(
@@ -39,47 +56,6 @@ fn workspace(smtp: &Smtp, extra: &str) -> Workspace {
     ws.write("ca.pem", &smtp.ca_pem);
     ws
 }
-
-const UPDATES: [&[&str]; 4] = [
-    &[
-        "--status",
-        "investigating",
-        "--title",
-        "Login <failures> & SSO",
-        "--message",
-        "Some customers cannot log in.",
-        "--next-update",
-        "30m",
-    ],
-    &[
-        "--incident",
-        "latest",
-        "--status",
-        "identified",
-        "--message",
-        "A bad certificate is the cause.",
-        "--next-update",
-        "30m",
-    ],
-    &[
-        "--incident",
-        "latest",
-        "--status",
-        "monitoring",
-        "--message",
-        "A new certificate is in place.",
-        "--next-update",
-        "30m",
-    ],
-    &[
-        "--incident",
-        "latest",
-        "--status",
-        "resolved",
-        "--message",
-        "Logins work again.",
-    ],
-];
 
 fn post(ws: &Workspace, args: &[&str], status: i32) -> serde_json::Value {
     json(

@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::emulator::{Emulator, Fault};
-use crate::support::{Workspace, json};
+use crate::support::{OPEN, Workspace, json};
 
 fn workspace(emulator: &Emulator) -> Workspace {
     Workspace::new(&format!(
@@ -34,17 +34,6 @@ fn post(ws: &Workspace, args: &[&str]) -> std::process::Output {
         .any_stdout()
         .run()
 }
-
-const OPEN: &[&str] = &[
-    "--status",
-    "investigating",
-    "--title",
-    "Login failures",
-    "--message",
-    "Some customers cannot log in.",
-    "--next-update",
-    "30m",
-];
 
 #[test]
 fn a_whole_incident_is_one_chain_of_events() {

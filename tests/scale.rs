@@ -1,16 +1,5 @@
 use crate::support::emulator::{Emulator, Fault};
-use crate::support::{Workspace, json};
-
-const OPEN: &[&str] = &[
-    "--status",
-    "investigating",
-    "--title",
-    "Login failures",
-    "--message",
-    "Some customers cannot log in.",
-    "--next-update",
-    "30m",
-];
+use crate::support::{OPEN, Workspace, json};
 
 fn workspace(emulator: &Emulator, subscribers: usize) -> Workspace {
     let ws = Workspace::new(

@@ -1,7 +1,7 @@
 use crate::support::emulator::{Emulator, Fault};
 use crate::support::facebook::{APP_SECRET, PAGE_ID, PAGE_TOKEN};
 use crate::support::x::{BEARER, CONSUMER_KEY, CONSUMER_SECRET, TOKEN, TOKEN_SECRET};
-use crate::support::{Workspace, json};
+use crate::support::{LIFE, Workspace, json};
 
 fn workspace(emulator: &Emulator, extra: &str) -> Workspace {
     Workspace::new(&format!(
@@ -51,47 +51,6 @@ fn emulator() -> Emulator {
     emulator
 }
 
-const UPDATES: [&[&str]; 4] = [
-    &[
-        "--status",
-        "investigating",
-        "--title",
-        "Login failures",
-        "--message",
-        "Some customers cannot log in.",
-        "--next-update",
-        "30m",
-    ],
-    &[
-        "--incident",
-        "latest",
-        "--status",
-        "identified",
-        "--message",
-        "A bad certificate is the cause.",
-        "--next-update",
-        "30m",
-    ],
-    &[
-        "--incident",
-        "latest",
-        "--status",
-        "monitoring",
-        "--message",
-        "A new certificate is in place.",
-        "--next-update",
-        "30m",
-    ],
-    &[
-        "--incident",
-        "latest",
-        "--status",
-        "resolved",
-        "--message",
-        "Logins work again.",
-    ],
-];
-
 fn post(ws: &Workspace, args: &[&str], status: i32) -> serde_json::Value {
     json(
         &ws.cmd(&[&["post", "--yes", "--json"], args].concat())
@@ -116,7 +75,7 @@ fn an_incident_of_four_updates_threads_on_x_and_facebook() {
     let emulator = emulator();
     let ws = workspace(&emulator, "");
     let mut reports = Vec::new();
-    for update in UPDATES {
+    for update in LIFE {
         reports.push(post(&ws, update, 0));
     }
     let (posts, page) =
@@ -208,8 +167,8 @@ fn facebook_follow_ups_can_be_new_posts_and_x_can_use_an_oauth2_token() {
     .env("X_TOKEN", BEARER)
     .env("FB_PAGE_TOKEN", PAGE_TOKEN)
     .env("FB_APP_SECRET", APP_SECRET);
-    post(&ws, UPDATES[0], 0);
-    post(&ws, UPDATES[1], 0);
+    post(&ws, LIFE[0], 0);
+    post(&ws, LIFE[1], 0);
     let (posts, page) =
         emulator.with(|inner| (inner.x.posts.clone(), inner.facebook.posts.clone()));
     assert_eq!(posts.len(), 2);
@@ -221,9 +180,9 @@ fn facebook_follow_ups_can_be_new_posts_and_x_can_use_an_oauth2_token() {
 fn a_refused_reply_is_posted_standalone_and_the_report_says_so() {
     let emulator = emulator();
     let ws = workspace(&emulator, "");
-    post(&ws, UPDATES[0], 0);
+    post(&ws, LIFE[0], 0);
     emulator.with(|inner| inner.x.refuse_replies = true);
-    let report = post(&ws, &[UPDATES[1], &["--channels", "x"]].concat(), 0);
+    let report = post(&ws, &[LIFE[1], &["--channels", "x"]].concat(), 0);
     assert_eq!(outcome(&report, 0), "x delivered 1");
     assert_eq!(
         report["deliveries"][0]["note"],
@@ -232,7 +191,7 @@ fn a_refused_reply_is_posted_standalone_and_the_report_says_so() {
     let posts = emulator.with(|inner| inner.x.posts.clone());
     assert_eq!(posts[1].reply_to, None);
     emulator.with(|inner| inner.x.refuse_replies = false);
-    post(&ws, &[UPDATES[2], &["--channels", "x"]].concat(), 0);
+    post(&ws, &[LIFE[2], &["--channels", "x"]].concat(), 0);
     let posts = emulator.with(|inner| inner.x.posts.clone());
     assert_eq!(
         posts[2].reply_to.as_deref(),
@@ -266,7 +225,7 @@ fn every_x_error_class_lands_in_the_right_outcome() {
         let failed = expected.contains("failed");
         let report = post(
             &ws,
-            &[UPDATES[0], &["--channels", "x"]].concat(),
+            &[LIFE[0], &["--channels", "x"]].concat(),
             if failed { 1 } else { 0 },
         );
         assert_eq!(outcome(&report, 0), expected, "{error}");
@@ -341,7 +300,7 @@ fn every_facebook_error_class_lands_in_the_right_outcome() {
         let failed = expected.contains("failed");
         let report = post(
             &ws,
-            &[UPDATES[0], &["--channels", "facebook"]].concat(),
+            &[LIFE[0], &["--channels", "facebook"]].concat(),
             if failed { 1 } else { 0 },
         );
         assert_eq!(outcome(&report, 0), expected);
@@ -357,7 +316,7 @@ fn wrong_credentials_are_refused_by_the_emulators() {
     let ws = workspace(&emulator, "")
         .env("X_CONSUMER_SECRET", "wrong-secret")
         .env("FB_APP_SECRET", "wrong-app-secret");
-    let report = post(&ws, UPDATES[0], 1);
+    let report = post(&ws, LIFE[0], 1);
     assert_eq!(outcome(&report, 0), "x failed 1");
     assert_eq!(outcome(&report, 1), "facebook failed 1");
     assert_eq!(
@@ -456,7 +415,7 @@ fn social_secrets_never_appear_in_output_or_the_journal() {
     ] {
         let mut all = args.to_vec();
         if args[0] == "post" {
-            all.extend(UPDATES[0]);
+            all.extend(LIFE[0]);
         }
         seen.push(ws.cmd(&all).any_stdout().any_stderr().any_status().run());
     }

@@ -17,6 +17,51 @@ pub const OUTAGE: &str = env!("CARGO_BIN_EXE_outage");
 /// The fixed "now" of every test, so renderings and ids are reproducible.
 pub const NOW: &str = "2026-11-22T10:00:00Z";
 
+/// One incident's whole life as `post` arguments: investigating, identified, monitoring, resolved.
+pub const LIFE: [&[&str]; 4] = [
+    &[
+        "--status",
+        "investigating",
+        "--title",
+        "Login failures",
+        "--message",
+        "Some customers cannot log in.",
+        "--next-update",
+        "30m",
+    ],
+    &[
+        "--incident",
+        "latest",
+        "--status",
+        "identified",
+        "--message",
+        "A bad certificate is the cause.",
+        "--next-update",
+        "30m",
+    ],
+    &[
+        "--incident",
+        "latest",
+        "--status",
+        "monitoring",
+        "--message",
+        "A new certificate is in place.",
+        "--next-update",
+        "30m",
+    ],
+    &[
+        "--incident",
+        "latest",
+        "--status",
+        "resolved",
+        "--message",
+        "Logins work again.",
+    ],
+];
+
+/// The first update of [`LIFE`]: a new incident.
+pub const OPEN: &[&str] = LIFE[0];
+
 /// A temporary folder holding `channels.toml` and the journal.
 pub struct Workspace {
     dir: tempfile::TempDir,
