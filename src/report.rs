@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::dispatch::{Progress, humanize};
 use crate::journal::{Delivery, Outcome, State};
+use crate::update::Update;
 use crate::wording::rules::{Finding, Severity};
 
 /// The result of `post` (and `lint`, `retry`), as `--json` prints it.
@@ -69,6 +70,29 @@ impl DeliveryReport {
 }
 
 impl Report {
+    /// A report on `update`; `dry_run` and `rerun` start false.
+    pub fn new(update: &Update, deliveries: Vec<DeliveryReport>, findings: Vec<Finding>) -> Report {
+        Report {
+            incident: update.incident.clone(),
+            sequence: update.sequence,
+            status: update.status.as_str().into(),
+            dry_run: false,
+            rerun: false,
+            deliveries,
+            findings,
+        }
+    }
+
+    /// A report on `update` from its deliveries as the journal records them. `in_flight` says
+    /// whether a publisher is still sending (else a `pending` delivery reads as `unknown`).
+    pub fn recorded(update: &Update, deliveries: &[Delivery], in_flight: bool) -> Report {
+        let deliveries = deliveries
+            .iter()
+            .map(|delivery| DeliveryReport::from_journal(delivery, in_flight))
+            .collect();
+        Report::new(update, deliveries, Vec::new())
+    }
+
     pub fn failed(&self) -> bool {
         self.deliveries
             .iter()

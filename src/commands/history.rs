@@ -77,15 +77,7 @@ pub fn run(cli: &Cli, args: &HistoryArgs) -> anyhow::Result<u8> {
                 )?;
             }
         }
-        let report = Report {
-            incident: update.incident.clone(),
-            sequence: update.sequence,
-            status: update.status.as_str().into(),
-            dry_run: false,
-            rerun: false,
-            deliveries: entry.deliveries,
-            findings: Vec::new(),
-        };
+        let report = Report::new(update, entry.deliveries, Vec::new());
         let mut table = Vec::new();
         report.print_table(&mut table)?;
         for line in String::from_utf8_lossy(&table).lines() {

@@ -23,13 +23,8 @@ pub fn run(cli: &Cli, args: &LintArgs) -> anyhow::Result<u8> {
         update::now()?,
     )?;
     let report = Report {
-        incident: prepared.update.incident.clone(),
-        sequence: prepared.update.sequence,
-        status: prepared.update.status.as_str().into(),
         dry_run: true,
-        rerun: false,
-        deliveries: Vec::new(),
-        findings: prepared.findings,
+        ..Report::new(&prepared.update, Vec::new(), prepared.findings)
     };
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -51,18 +51,9 @@ pub fn run(cli: &Cli, args: &PostArgs) -> anyhow::Result<u8> {
     let prepared = prepare(draft, &setup.config, Some(&journal), &renderer, now)?;
 
     if let Some(stored) = &prepared.rerun {
-        let deliveries = journal.deliveries(&stored.id)?;
         let report = Report {
-            incident: stored.update.incident.clone(),
-            sequence: stored.update.sequence,
-            status: stored.update.status.as_str().into(),
-            dry_run: false,
             rerun: true,
-            deliveries: deliveries
-                .iter()
-                .map(|delivery| DeliveryReport::from_journal(delivery, false))
-                .collect(),
-            findings: Vec::new(),
+            ..Report::recorded(&stored.update, &journal.deliveries(&stored.id)?, false)
         };
         return finish(&report, args.json, "already posted; nothing was sent again");
     }
@@ -158,17 +149,8 @@ pub fn run(cli: &Cli, args: &PostArgs) -> anyhow::Result<u8> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let report = Report {
-        incident: prepared.update.incident.clone(),
-        sequence: prepared.update.sequence,
-        status: prepared.update.status.as_str().into(),
-        dry_run: false,
-        rerun: false,
-        deliveries: journal
-            .deliveries(&update_id)?
-            .iter()
-            .map(|delivery| DeliveryReport::from_journal(delivery, true))
-            .collect(),
         findings: prepared.findings.clone(),
+        ..Report::recorded(&prepared.update, &journal.deliveries(&update_id)?, true)
     };
     if !args.json {
         report::print_findings(&mut std::io::stderr(), &report.findings)?;
@@ -210,36 +192,32 @@ fn job(
 
 /// The report of a dry run (`planned`) or of a post that has not been sent yet.
 fn preview(prepared: &Prepared, dry_run: bool) -> Report {
+    let deliveries = prepared
+        .plan
+        .iter()
+        .map(|planned| DeliveryReport {
+            channel: planned.channel.name.clone(),
+            kind: planned.channel.kind().into(),
+            target: String::new(),
+            outcome: if planned.skipped.is_some() {
+                "skipped"
+            } else {
+                "planned"
+            },
+            remote_id: None,
+            url: None,
+            attempts: 0,
+            error: None,
+            note: planned.skipped.clone(),
+            rendered: planned
+                .rendering
+                .as_ref()
+                .map(|rendering| rendering.shown()),
+        })
+        .collect();
     Report {
-        incident: prepared.update.incident.clone(),
-        sequence: prepared.update.sequence,
-        status: prepared.update.status.as_str().into(),
         dry_run,
-        rerun: false,
-        deliveries: prepared
-            .plan
-            .iter()
-            .map(|planned| DeliveryReport {
-                channel: planned.channel.name.clone(),
-                kind: planned.channel.kind().into(),
-                target: String::new(),
-                outcome: if planned.skipped.is_some() {
-                    "skipped"
-                } else {
-                    "planned"
-                },
-                remote_id: None,
-                url: None,
-                attempts: 0,
-                error: None,
-                note: planned.skipped.clone(),
-                rendered: planned
-                    .rendering
-                    .as_ref()
-                    .map(|rendering| rendering.shown()),
-            })
-            .collect(),
-        findings: prepared.findings.clone(),
+        ..Report::new(&prepared.update, deliveries, prepared.findings.clone())
     }
 }
 

@@ -11,7 +11,7 @@ use crate::channels::{self, Context, Post};
 use crate::cli::{Cli, RetryArgs};
 use crate::dispatch::{self, Job};
 use crate::journal::{PublishLock, State};
-use crate::report::{self, DeliveryReport, Report};
+use crate::report::{self, Report};
 use crate::wording::render::Renderer;
 
 pub fn run(cli: &Cli, args: &RetryArgs) -> anyhow::Result<u8> {
@@ -102,19 +102,7 @@ pub fn run(cli: &Cli, args: &RetryArgs) -> anyhow::Result<u8> {
     let journal = journal
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let report = Report {
-        incident: update.incident.clone(),
-        sequence: update.sequence,
-        status: update.status.as_str().into(),
-        dry_run: false,
-        rerun: false,
-        deliveries: journal
-            .deliveries(&latest.id)?
-            .iter()
-            .map(|delivery| DeliveryReport::from_journal(delivery, true))
-            .collect(),
-        findings: Vec::new(),
-    };
+    let report = Report::recorded(&update, &journal.deliveries(&latest.id)?, true);
     let verb = if ids.is_empty() {
         "has nothing to retry"
     } else {
