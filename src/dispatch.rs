@@ -19,7 +19,6 @@ use crate::journal::{Journal, Outcome, State};
 /// One delivery to make.
 pub struct Job {
     pub channel: String,
-    pub target: String,
     pub adapter: Arc<dyn Channel>,
     pub post: Post,
     pub timeout: Duration,
@@ -94,7 +93,7 @@ pub async fn dispatch(
             let id = job.post.delivery_id.clone();
             let outcome = deliver(&job, &settings, &journal, progress.as_ref()).await;
             let recorded = record(&journal, &id, &outcome).await;
-            progress.finished(&job.channel, &job.target, &outcome);
+            progress.finished(&job.channel, &job.post.target, &outcome);
             (index, id, outcome, recorded)
         });
     }
@@ -123,7 +122,7 @@ async fn deliver(
     journal: &Arc<Mutex<Journal>>,
     progress: &dyn Progress,
 ) -> Outcome {
-    progress.started(&job.channel, &job.target);
+    progress.started(&job.channel, &job.post.target);
     let mut delays = ExponentialBuilder::default()
         .with_min_delay(settings.retry_base)
         .with_max_delay(settings.max_retry_wait)
@@ -189,7 +188,13 @@ async fn deliver(
             }
             _ => delays.next().unwrap_or(settings.retry_base),
         };
-        progress.retrying(&job.channel, &job.target, attempts, wait, failure.message());
+        progress.retrying(
+            &job.channel,
+            &job.post.target,
+            attempts,
+            wait,
+            failure.message(),
+        );
         tokio::time::sleep(wait).await;
     }
 }

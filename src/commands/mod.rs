@@ -9,18 +9,21 @@ pub mod post;
 pub mod retry;
 pub mod status;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use jiff::Timestamp;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::channels::{Channel, Post};
 use crate::cli::{Cli, UpdateArgs};
 use crate::config::{ChannelConfig, Config};
-use crate::journal::{Journal, StoredUpdate};
+use crate::dispatch::{self, Job, Progress};
+use crate::journal::{Delivery, Journal, StoredUpdate};
 use crate::update::{self, Impact, Status, Update};
 use crate::wording::render::{Projection, Renderer, Rendering};
 use crate::wording::rules::{self, Finding, RuleId};
@@ -455,6 +458,85 @@ fn fingerprint(update: &Update) -> String {
     ]);
     let digest = Sha256::digest(facts.to_string().as_bytes());
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The dispatcher's jobs for recorded deliveries of `update`, each with its thread anchor, its
+/// channel's adapter and its timeout.
+fn jobs(
+    journal: &Journal,
+    setup: &Setup,
+    update: &Update,
+    deliveries: &[&Delivery],
+    adapters: &HashMap<String, Arc<dyn Channel>>,
+) -> anyhow::Result<Vec<Job>> {
+    deliveries
+        .iter()
+        .map(|delivery| {
+            let adapter = adapters.get(&delivery.channel).with_context(|| {
+                format!(
+                    "channel `{}` is no longer in {}",
+                    delivery.channel,
+                    setup.config.path.display()
+                )
+            })?;
+            let channel = setup
+                .config
+                .channels
+                .iter()
+                .find(|channel| channel.name == delivery.channel)
+                .expect("an adapter is built from a configured channel");
+            Ok(Job {
+                channel: delivery.channel.clone(),
+                adapter: adapter.clone(),
+                post: Post {
+                    delivery_id: delivery.id.clone(),
+                    target: delivery.target.clone(),
+                    incident: update.incident.clone(),
+                    sequence: update.sequence,
+                    rendering: delivery
+                        .rendering
+                        .clone()
+                        .context("the journal has no rendering for this delivery")?,
+                    thread: journal.thread(
+                        &update.incident,
+                        &delivery.channel,
+                        &delivery.target,
+                    )?,
+                },
+                timeout: channel
+                    .timeout
+                    .unwrap_or(setup.config.dispatch.timeout)
+                    .unsigned_abs(),
+            })
+        })
+        .collect()
+}
+
+/// Sends the jobs, each outcome journaled as it arrives, and hands the journal back. A failure
+/// here comes after sending began, so it is an [`AfterSending`].
+fn send(
+    runtime: &tokio::runtime::Runtime,
+    journal: Journal,
+    jobs: Vec<Job>,
+    setup: &Setup,
+    progress: Arc<dyn Progress>,
+) -> anyhow::Result<Journal> {
+    let journal = Arc::new(Mutex::new(journal));
+    let settings = dispatch::Settings::from(&setup.config.dispatch);
+    runtime
+        .block_on(dispatch::dispatch(
+            jobs,
+            &settings,
+            journal.clone(),
+            progress,
+        ))
+        .map_err(AfterSending)?;
+    let journal = Arc::try_unwrap(journal)
+        .ok()
+        .expect("the dispatcher has finished with the journal");
+    Ok(journal
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner))
 }
 
 /// Resolves `latest` to the most recent incident's id.

@@ -1,15 +1,15 @@
 //! `outage post`: check, render, journal, send, report.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
-use super::{Draft, Planned, Prepared, Setup, exit, prepare};
-use crate::channels::{self, Context, Post};
+use super::{Draft, Prepared, Setup, exit, prepare};
+use crate::channels::{self, Context};
 use crate::cli::{Cli, PostArgs};
-use crate::dispatch::{self, Job};
-use crate::journal::{Journal, NewDelivery, PublishLock, State};
+use crate::journal::{Delivery, Journal, NewDelivery, PublishLock, State};
 use crate::report::{self, DeliveryReport, Report};
 use crate::update;
 use crate::wording::render::Renderer;
@@ -71,15 +71,18 @@ pub fn run(cli: &Cli, args: &PostArgs) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let _entered = runtime.enter();
     let context = Context::new(&setup.config, &setup.state_path)?;
-    let mut adapters = Vec::new();
+    let mut adapters = HashMap::new();
     let mut problems = Vec::new();
-    for planned in &prepared.plan {
-        match planned.skipped {
-            Some(_) => adapters.push(None),
-            None => match channels::build(&planned.channel, renderer.clone(), &context) {
-                Ok(adapter) => adapters.push(Some(adapter)),
-                Err(err) => problems.push(format!("{err:#}")),
-            },
+    for planned in prepared
+        .plan
+        .iter()
+        .filter(|planned| planned.skipped.is_none())
+    {
+        match channels::build(&planned.channel, renderer.clone(), &context) {
+            Ok(adapter) => {
+                adapters.insert(planned.channel.name.clone(), adapter);
+            }
+            Err(err) => problems.push(format!("{err:#}")),
         }
     }
     if !problems.is_empty() {
@@ -88,10 +91,8 @@ pub fn run(cli: &Cli, args: &PostArgs) -> anyhow::Result<u8> {
 
     // One delivery per channel and target (an email channel has one per recipient).
     let mut deliveries = Vec::new();
-    let mut owners = Vec::new();
-    for (index, planned) in prepared.plan.iter().enumerate() {
+    for planned in &prepared.plan {
         for target in &planned.targets {
-            owners.push(index);
             deliveries.push(NewDelivery {
                 id: uuid::Uuid::now_v7().to_string(),
                 channel: planned.channel.name.clone(),
@@ -119,35 +120,14 @@ pub fn run(cli: &Cli, args: &PostArgs) -> anyhow::Result<u8> {
         &deliveries,
     )?;
 
-    let mut jobs = Vec::new();
-    for (delivery, index) in deliveries.iter().zip(owners) {
-        if let Some(adapter) = &adapters[index] {
-            let planned = &prepared.plan[index];
-            jobs.push(job(
-                &journal,
-                planned,
-                delivery,
-                &prepared,
-                adapter.clone(),
-                &setup,
-            )?);
-        }
-    }
-    let journal = Arc::new(Mutex::new(journal));
-    let settings = dispatch::Settings::from(&setup.config.dispatch);
+    let recorded = journal.deliveries(&update_id)?;
+    let pending: Vec<&Delivery> = recorded
+        .iter()
+        .filter(|delivery| delivery.state == State::Pending)
+        .collect();
+    let jobs = super::jobs(&journal, &setup, &prepared.update, &pending, &adapters)?;
     let progress = report::progress(args.quiet, args.json);
-    runtime
-        .block_on(dispatch::dispatch(
-            jobs,
-            &settings,
-            journal.clone(),
-            progress,
-        ))
-        .map_err(super::AfterSending)?;
-
-    let journal = journal
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let journal = super::send(&runtime, journal, jobs, &setup, progress)?;
     let report = Report {
         findings: prepared.findings.clone(),
         ..Report::recorded(&prepared.update, &journal.deliveries(&update_id)?, true)
@@ -156,38 +136,6 @@ pub fn run(cli: &Cli, args: &PostArgs) -> anyhow::Result<u8> {
         report::print_findings(&mut std::io::stderr(), &report.findings)?;
     }
     finish(&report, args.json, "posted")
-}
-
-fn job(
-    journal: &Journal,
-    planned: &Planned,
-    delivery: &NewDelivery,
-    prepared: &Prepared,
-    adapter: Arc<dyn channels::Channel>,
-    setup: &Setup,
-) -> anyhow::Result<Job> {
-    let update = &prepared.update;
-    Ok(Job {
-        channel: planned.channel.name.clone(),
-        target: delivery.target.clone(),
-        adapter,
-        post: Post {
-            delivery_id: delivery.id.clone(),
-            target: delivery.target.clone(),
-            incident: update.incident.clone(),
-            sequence: update.sequence,
-            rendering: planned
-                .rendering
-                .clone()
-                .expect("a sent channel has a rendering"),
-            thread: journal.thread(&update.incident, &planned.channel.name, &delivery.target)?,
-        },
-        timeout: planned
-            .channel
-            .timeout
-            .unwrap_or(setup.config.dispatch.timeout)
-            .unsigned_abs(),
-    })
 }
 
 /// The report of a dry run (`planned`) or of a post that has not been sent yet.

@@ -2,14 +2,14 @@
 //! ids. Deliveries whose outcome is unknown (the process died mid-request) are only sent with
 //! `--include-unknown`; delivered ones never.
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
 use super::{Setup, open_journal_for_reading, post::finish, resolve_incident};
-use crate::channels::{self, Context, Post};
+use crate::channels::{self, Context};
 use crate::cli::{Cli, RetryArgs};
-use crate::dispatch::{self, Job};
 use crate::journal::{PublishLock, State};
 use crate::report::{self, Report};
 use crate::wording::render::Renderer;
@@ -51,8 +51,12 @@ pub fn run(cli: &Cli, args: &RetryArgs) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let _entered = runtime.enter();
     let context = Context::new(&setup.config, &setup.state_path)?;
-    let mut jobs = Vec::new();
+    // One adapter per channel, shared by its recipients (and their connection pool).
+    let mut adapters = HashMap::new();
     for delivery in &wanted {
+        if adapters.contains_key(&delivery.channel) {
+            continue;
+        }
         let channel = setup
             .config
             .channels
@@ -65,43 +69,16 @@ pub fn run(cli: &Cli, args: &RetryArgs) -> anyhow::Result<u8> {
                     setup.config.path.display()
                 )
             })?;
-        let adapter = channels::build(channel, renderer.clone(), &context)?;
-        jobs.push(Job {
-            channel: delivery.channel.clone(),
-            target: delivery.target.clone(),
-            adapter,
-            post: Post {
-                delivery_id: delivery.id.clone(),
-                target: delivery.target.clone(),
-                incident: update.incident.clone(),
-                sequence: update.sequence,
-                rendering: delivery
-                    .rendering
-                    .clone()
-                    .context("the journal has no rendering for this delivery")?,
-                thread: journal.thread(&update.incident, &delivery.channel, &delivery.target)?,
-            },
-            timeout: channel
-                .timeout
-                .unwrap_or(setup.config.dispatch.timeout)
-                .unsigned_abs(),
-        });
+        adapters.insert(
+            delivery.channel.clone(),
+            channels::build(channel, renderer.clone(), &context)?,
+        );
     }
+    let jobs = super::jobs(&journal, &setup, &update, &wanted, &adapters)?;
     let ids: Vec<String> = wanted.iter().map(|delivery| delivery.id.clone()).collect();
     journal.reopen(&ids)?;
-    let journal = Arc::new(Mutex::new(journal));
-    let settings = dispatch::Settings::from(&setup.config.dispatch);
-    runtime
-        .block_on(dispatch::dispatch(
-            jobs,
-            &settings,
-            journal.clone(),
-            report::progress(args.quiet, args.json),
-        ))
-        .map_err(super::AfterSending)?;
-    let journal = journal
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let progress = report::progress(args.quiet, args.json);
+    let journal = super::send(&runtime, journal, jobs, &setup, progress)?;
     let report = Report::recorded(&update, &journal.deliveries(&latest.id)?, true);
     let verb = if ids.is_empty() {
         "has nothing to retry"
