@@ -19,6 +19,7 @@ use crate::journal::Journal;
 use crate::update::{Kind, Update};
 use crate::wording::render::{Projection, Renderer, banner_html};
 
+#[derive(Clone)]
 pub struct Banner {
     channel: ChannelConfig,
     renderer: Arc<Renderer>,
@@ -64,11 +65,7 @@ impl Banner {
 impl Channel for Banner {
     async fn deliver(&self, _post: &Post) -> Result<Receipt, Failure> {
         // The file system is quick but blocking; keep it off the runtime's worker threads.
-        let banner = Banner {
-            channel: self.channel.clone(),
-            renderer: self.renderer.clone(),
-            context: self.context.clone(),
-        };
+        let banner = self.clone();
         tokio::task::spawn_blocking(move || banner.write())
             .await
             .map_err(|err| Failure::Unknown(format!("the banner writer stopped: {err}")))?
