@@ -32,6 +32,9 @@ fn lint(ws: &Workspace, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// The rules on the text. The two rules on renderings, `too-long` and `missing-fact`, fail in
+/// `rendering_rules_check_each_channel`; their passing case is every default template's snapshot,
+/// which must render with no finding.
 #[test]
 fn each_rule_has_a_passing_and_a_failing_case() {
     let ws = Workspace::new(CONFIG);

@@ -319,6 +319,12 @@ fn wrong_credentials_are_refused_by_the_emulators() {
     let report = post(&ws, LIFE[0], 1);
     assert_eq!(outcome(&report, 0), "x failed 1");
     assert_eq!(outcome(&report, 1), "facebook failed 1");
+    // The emulator recomputed the OAuth signature with the real secret and refused this one.
+    assert_eq!(
+        report["deliveries"][0]["error"],
+        "X answered 401 Unauthorized: Unauthorized; check the X credentials"
+    );
+    assert!(emulator.with(|inner| inner.x.posts.is_empty() && inner.facebook.posts.is_empty()));
     assert_eq!(
         report["deliveries"][1]["error"],
         "Facebook answered 400 Bad Request: Invalid appsecret_proof provided in the API argument (code 100)"
