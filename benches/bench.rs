@@ -273,7 +273,7 @@ fn journal_growth() -> [(Duration, Duration); 2] {
     );
     let empty = Workspace::new(&config);
     let full = Workspace::new(&config);
-    fill(&full.journal(), 10_000);
+    fill(&full, 10_000);
     let time = |ws: &Workspace, post: bool| {
         let times = (0..runs())
             .map(|run| {
@@ -298,71 +298,63 @@ fn journal_growth() -> [(Duration, Duration); 2] {
     ]
 }
 
-/// Records `count` resolved incidents of two updates each, with their deliveries.
-fn fill(path: &std::path::Path, count: usize) {
-    use outage::journal::{Journal, NewDelivery, State};
-    use outage::update::{Kind, Status, Update};
-    let mut journal = Journal::open(path).unwrap();
+/// Fills the journal at `ws` with `count` resolved incidents of two updates each, every one
+/// delivered to both channels: a journal dump written here, loaded by `outage journal copy`.
+fn fill(ws: &Workspace, count: usize) {
     let start: jiff::Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
+    let (mut incidents, mut updates, mut deliveries) = (Vec::new(), Vec::new(), Vec::new());
     for n in 0..count {
         let at = start + jiff::SignedDuration::from_mins(n as i64 * 60);
-        for (sequence, status) in [(1, Status::Investigating), (2, Status::Resolved)] {
-            let update = Update {
-                incident: format!("past-incident-{n}"),
-                sequence,
-                kind: Kind::Incident,
-                status,
-                title: format!("Past incident {n}"),
-                message: "Something failed for a while.".into(),
-                components: Vec::new(),
-                impact: None,
-                eta: None,
-                next_update: None,
-                starts: None,
-                ends: None,
-                compensation: None,
-                internal_note: None,
-                correction: false,
-                posted_at: at,
-            };
-            let deliveries: Vec<NewDelivery> = ["hook", "banner"]
-                .iter()
-                .map(|channel| NewDelivery {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    channel: (*channel).into(),
-                    kind: "webhook".into(),
-                    target: String::new(),
-                    state: State::Pending,
-                    note: None,
-                    rendering: None,
-                })
-                .collect();
-            let id = journal
-                .record(
-                    &update,
-                    &format!("f{n}.{sequence}"),
-                    None,
-                    "{}",
-                    &deliveries,
-                )
-                .unwrap();
-            for delivery in journal.deliveries(&id).unwrap() {
-                journal
-                    .finish(
-                        &delivery.id,
-                        &outage::journal::Outcome {
-                            state: State::Delivered,
-                            remote_id: Some(format!("r{n}")),
-                            url: None,
-                            attempts: 1,
-                            error: None,
-                            note: None,
-                        },
-                    )
-                    .unwrap();
+        let id = format!("past-incident-{n}");
+        incidents.push(serde_json::json!({
+            "id": id, "kind": "incident", "title": format!("Past incident {n}"),
+            "status": "resolved", "is_open": false, "last_sequence": 2,
+            "opened_at": at.to_string(), "updated_at": at.to_string(),
+        }));
+        for (sequence, status) in [(1, "investigating"), (2, "resolved")] {
+            let update_id = uuid::Uuid::now_v7().to_string();
+            let facts = serde_json::json!({
+                "incident": id, "sequence": sequence, "kind": "incident", "status": status,
+                "title": format!("Past incident {n}"), "message": "Something failed for a while.",
+                "components": [], "impact": null, "eta": null, "next_update": null,
+                "starts": null, "ends": null, "compensation": null, "internal_note": null,
+                "correction": false, "posted_at": at.to_string(),
+            });
+            updates.push(serde_json::json!({
+                "id": update_id, "incident_id": id, "sequence": sequence, "status": status,
+                "facts": facts.to_string(), "fingerprint": format!("f{n}.{sequence}"),
+                "input": null, "idempotency_key": null, "allowed": "{}",
+                "created_at": at.to_string(),
+            }));
+            for (channel, kind) in [("hook", "webhook"), ("banner", "banner")] {
+                deliveries.push(serde_json::json!({
+                    "id": uuid::Uuid::now_v7().to_string(), "update_id": update_id,
+                    "channel": channel, "kind": kind, "target": "", "state": "delivered",
+                    "remote_id": format!("r{n}"), "parts": null, "url": null, "attempts": 1,
+                    "error": null, "note": null, "rendered": "", "payload": "null",
+                    "created_at": at.to_string(), "started_at": at.to_string(),
+                    "finished_at": at.to_string(),
+                }));
             }
         }
     }
+    let dump =
+        serde_json::json!({"incidents": incidents, "updates": updates, "deliveries": deliveries});
+    ws.write("fill.json", &dump.to_string());
+    let from = ws.file("fill.json");
+    let to = ws.journal();
+    let copied = ws
+        .cmd(&[
+            "journal",
+            "copy",
+            "--from",
+            from.to_str().unwrap(),
+            "--to",
+            to.to_str().unwrap(),
+        ])
+        .any_stdout()
+        .run();
+    assert!(copied.status.success());
 }
 
 fn main() {

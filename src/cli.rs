@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::update::Impact;
+use crate::input::UpdateInput;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -15,21 +15,22 @@ use crate::update::Impact;
                   (nothing sent), 3 the wording policy rejected the update (nothing sent), \
                   4 `status --check` found an overdue update."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The channels file [default: ./channels.toml, then the user config folder]
     #[arg(long, global = true, env = "OUTAGE_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
 
-    /// The journal file [default: the config's [state] path, then the user state folder]
-    #[arg(long, global = true, env = "OUTAGE_STATE", value_name = "FILE")]
-    pub state: Option<PathBuf>,
+    /// The journal: a file, or a postgres:// URL [default: the config's [state], then the user
+    /// state folder]
+    #[arg(long, global = true, env = "OUTAGE_STATE", value_name = "FILE|URL")]
+    pub(crate) state: Option<String>,
 
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Check, render and send an update to every channel
     Post(PostArgs),
     /// Check an update's wording and renderings without sending anything
@@ -42,167 +43,110 @@ pub enum Command {
     Retry(RetryArgs),
     /// List the configured channels and whether their secrets are present
     Channels(ChannelsArgs),
+    /// Look after the journal: upgrade its schema, or copy it to another store
+    #[command(subcommand)]
+    Journal(JournalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum JournalCommand {
+    /// Upgrade the journal to this version's schema (done on first use anyway)
+    Migrate,
+    /// Copy every incident, update and delivery into an empty journal (SQLite to PostgreSQL or
+    /// back)
+    Copy(CopyArgs),
 }
 
 #[derive(Debug, Args)]
-pub struct ChannelsArgs {
+pub(crate) struct CopyArgs {
+    /// The journal to copy: a file or a postgres:// URL [default: the configured journal]
+    #[arg(long, value_name = "FILE|URL")]
+    pub(crate) from: Option<String>,
+
+    /// The journal to copy into, which must be empty: a file or a postgres:// URL
+    #[arg(long, value_name = "FILE|URL")]
+    pub(crate) to: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ChannelsArgs {
     /// Verify each enabled channel's credentials with its service, without posting
     #[arg(long)]
-    pub check: bool,
+    pub(crate) check: bool,
 
     /// Print as JSON
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct PostArgs {
+pub(crate) struct PostArgs {
     #[command(flatten)]
-    pub update: UpdateArgs,
+    pub(crate) update: UpdateInput,
 
     /// Show every channel's exact output and send nothing
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 
     /// Send without asking for confirmation (scripts and CI)
     #[arg(long, short = 'y')]
-    pub yes: bool,
+    pub(crate) yes: bool,
 
     /// Print the result as JSON
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 
     /// Do not show progress while sending
     #[arg(long, short = 'q')]
-    pub quiet: bool,
-
-    /// Name this update yourself so that a rerun with the same key sends nothing
-    #[arg(long, value_name = "KEY")]
-    pub idempotency_key: Option<String>,
+    pub(crate) quiet: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct LintArgs {
+pub(crate) struct LintArgs {
     #[command(flatten)]
-    pub update: UpdateArgs,
+    pub(crate) update: UpdateInput,
 
     /// Print the findings as JSON
     #[arg(long)]
-    pub json: bool,
-}
-
-/// The facts of an update, from flags or from an update file (`--from`); flags win.
-#[derive(Debug, Args, Default)]
-pub struct UpdateArgs {
-    /// The incident to follow up (`latest` for the most recent one); omit to open a new one
-    #[arg(long, value_name = "ID")]
-    pub incident: Option<String>,
-
-    /// investigating, identified, monitoring, resolved; for maintenance scheduled, in-progress,
-    /// completed
-    #[arg(long)]
-    pub status: Option<String>,
-
-    /// The incident's title [default for a follow-up: the incident's title]
-    #[arg(long)]
-    pub title: Option<String>,
-
-    /// What is happening, for customers (`-` reads standard input)
-    #[arg(long)]
-    pub message: Option<String>,
-
-    /// Read the message from a file
-    #[arg(long, value_name = "FILE", conflicts_with = "message")]
-    pub message_file: Option<PathBuf>,
-
-    /// Affected components, comma separated
-    #[arg(long, value_delimiter = ',')]
-    pub components: Vec<String>,
-
-    #[arg(long, value_enum)]
-    pub impact: Option<Impact>,
-
-    /// Estimated resolution: 14:30, +45m, or RFC 3339; stated as an estimate
-    #[arg(long)]
-    pub eta: Option<String>,
-
-    /// When the next update comes: 30m, 14:30, or RFC 3339
-    #[arg(long, value_name = "WHEN")]
-    pub next_update: Option<String>,
-
-    /// Maintenance start: 14:30, +1h, or RFC 3339
-    #[arg(long)]
-    pub starts: Option<String>,
-
-    /// Maintenance end: 16:00, +3h, or RFC 3339
-    #[arg(long)]
-    pub ends: Option<String>,
-
-    /// A note on compensation for customers, usually with the resolved update
-    #[arg(long)]
-    pub compensation: Option<String>,
-
-    /// A note only `audience = "internal"` channels receive
-    #[arg(long)]
-    pub internal_note: Option<String>,
-
-    /// Send only to these channels, comma separated
-    #[arg(long, value_delimiter = ',')]
-    pub channels: Vec<String>,
-
-    /// Let one wording rule's error through, with a reason that is journaled: RULE=reason
-    #[arg(long, value_name = "RULE=REASON")]
-    pub allow: Vec<String>,
-
-    /// This update corrects the previous one; every channel says so
-    #[arg(long)]
-    pub correction: bool,
-
-    /// Post to an incident that is already resolved or completed
-    #[arg(long)]
-    pub reopen: bool,
-
-    /// Read the update from a TOML file with the same fields (flags override it)
-    #[arg(long, value_name = "FILE")]
-    pub from: Option<PathBuf>,
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// Print as JSON
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 
     /// Exit with 4 when an open incident is overdue for its promised update
     #[arg(long)]
-    pub check: bool,
+    pub(crate) check: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct HistoryArgs {
+pub(crate) struct HistoryArgs {
     /// The incident (`latest` for the most recent one)
-    pub incident: String,
+    pub(crate) incident: String,
 
     /// Print as JSON
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct RetryArgs {
+pub(crate) struct RetryArgs {
     /// The incident (`latest` for the most recent one)
-    pub incident: String,
+    pub(crate) incident: String,
 
-    /// Also send deliveries whose outcome is unknown (the process died mid-request); they may
-    /// have been delivered already
+    /// Also send deliveries whose outcome is unknown (the process died mid-request) and whose
+    /// repeat is not harmless; they may have been delivered already
     #[arg(long)]
-    pub include_unknown: bool,
+    pub(crate) include_unknown: bool,
 
     /// Print the result as JSON
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 
     /// Do not show progress while sending
     #[arg(long, short = 'q')]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 }

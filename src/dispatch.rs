@@ -1,36 +1,44 @@
 //! The dispatcher: sends every delivery at once and owns, for all channels, the timeouts, the
-//! retries, the rate-limit waits, the journal entries and the progress display.
+//! retries, the rate-limit waits, the redaction of what comes back, the journal entries and the
+//! progress display.
 //!
 //! Each delivery runs in its own task, so a slow or failing channel never holds up or cancels the
-//! others. Transient failures are retried with exponential backoff and jitter; a rate limit's
-//! `Retry-After` is honoured when it is within `max_retry_wait`; permanent failures are never
-//! retried; an unknown outcome is retried only when the channel says a repeat is harmless.
+//! others. Transient failures are retried with exponential backoff and jitter; a wait the service
+//! asks for (`Retry-After`, a rate-limit reset) is honoured when it is within `max_retry_wait`;
+//! permanent failures are never retried; an unknown outcome is retried only when the kind says a
+//! repeat is harmless. Outcomes go to the journal as they arrive, through one writer that batches
+//! what arrives together. Ctrl-C stops the sending and says which deliveries are now unknown.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
+use jiff::Timestamp;
 use tokio::sync::Semaphore;
 
-use crate::channels::{Channel, Failure, Post};
-use crate::journal::{Journal, Outcome, State};
+use crate::channels::{Channel, Class, Failure, Post, Receipt};
+use crate::journal::{Change, Journal, Outcome, State};
+use crate::redact::Redactor;
 
 /// One delivery to make.
-pub struct Job {
-    pub channel: String,
-    pub adapter: Arc<dyn Channel>,
-    pub post: Post,
-    pub timeout: Duration,
+pub(crate) struct Job {
+    pub(crate) channel: String,
+    pub(crate) adapter: Arc<dyn Channel>,
+    pub(crate) post: Post,
+    pub(crate) timeout: Duration,
+    /// Whether sending it again is harmless (the kind says), so an unknown outcome is retried.
+    pub(crate) repeat_is_safe: bool,
 }
 
 #[derive(Clone, Debug)]
-pub struct Settings {
-    pub max_attempts: u32,
-    pub retry_base: Duration,
-    pub max_retry_wait: Duration,
+pub(crate) struct Settings {
+    pub(crate) max_attempts: u32,
+    pub(crate) retry_base: Duration,
+    pub(crate) max_retry_wait: Duration,
     /// How many deliveries of one channel (a subscriber list) may be in flight at once.
-    pub max_in_flight: usize,
+    pub(crate) max_in_flight: usize,
 }
 
 impl From<&crate::config::DispatchSettings> for Settings {
@@ -46,21 +54,175 @@ impl From<&crate::config::DispatchSettings> for Settings {
 
 /// What the dispatcher tells the person watching. Implementations must be cheap: they are called
 /// from the delivery tasks.
-pub trait Progress: Send + Sync {
+pub(crate) trait Progress: Send + Sync {
     /// Called once per channel before anything is sent, with how many deliveries it has.
     fn planned(&self, channel: &str, deliveries: usize);
-    fn started(&self, channel: &str, target: &str);
     fn retrying(&self, channel: &str, target: &str, attempt: u32, wait: Duration, why: &str);
     fn finished(&self, channel: &str, target: &str, outcome: &Outcome);
 }
 
-/// The finished deliveries, in the order of `jobs`, each with its delivery id.
-pub async fn dispatch(
+/// The journal's writer: changes are sent without waiting and written in batches by one thread,
+/// in the order they were sent. An attempt is acknowledged once it is written: the dispatcher
+/// waits for that before making the request, so a journal without an attempt proves that
+/// nothing went out. Attempts that arrive together share one transaction (group commit).
+pub(crate) struct Writer {
+    handle: Handle,
+    thread: Option<std::thread::JoinHandle<Written>>,
+}
+
+/// The journal handed back when the writer finishes, with the first write error.
+type Written = (Box<dyn Journal>, anyhow::Result<()>);
+
+struct Entry {
+    change: Change,
+    written: Option<tokio::sync::oneshot::Sender<bool>>,
+}
+
+/// A delivery task's way to the writer: a queue to its thread, or (in tests on paused time)
+/// the journal itself, written at once.
+#[derive(Clone)]
+enum Handle {
+    Queue(Option<std::sync::mpsc::Sender<Entry>>),
+    #[cfg(test)]
+    Inline(Arc<std::sync::Mutex<Written>>),
+}
+
+impl Writer {
+    pub(crate) fn start(mut journal: Box<dyn Journal>) -> Writer {
+        let (sender, receiver) = std::sync::mpsc::channel::<Entry>();
+        let thread = std::thread::spawn(move || {
+            let mut result = Ok(());
+            while let Ok(first) = receiver.recv() {
+                let mut batch = vec![first];
+                batch.extend(receiver.try_iter().take(4096));
+                let changes: Vec<Change> = batch.iter().map(|entry| entry.change.clone()).collect();
+                let written = journal.apply(&changes);
+                for entry in batch {
+                    if let Some(ack) = entry.written {
+                        let _ = ack.send(written.is_ok());
+                    }
+                }
+                if let Err(err) = written
+                    && result.is_ok()
+                {
+                    result = Err(err);
+                }
+            }
+            (journal, result)
+        });
+        Writer {
+            handle: Handle::Queue(Some(sender)),
+            thread: Some(thread),
+        }
+    }
+
+    /// A writer that writes each change at once on the caller's thread: with no second thread,
+    /// tests on paused time see the same order every run.
+    #[cfg(test)]
+    pub(crate) fn inline(journal: Box<dyn Journal>) -> Writer {
+        Writer {
+            handle: Handle::Inline(Arc::new(std::sync::Mutex::new((journal, Ok(()))))),
+            thread: None,
+        }
+    }
+
+    pub(crate) fn send(&self, change: Change) {
+        self.handle.send(change);
+    }
+
+    /// Writes what is left and hands the journal back, with the first write error.
+    pub(crate) fn finish(mut self) -> Written {
+        match std::mem::replace(&mut self.handle, Handle::Queue(None)) {
+            Handle::Queue(sender) => {
+                drop(sender);
+                self.thread
+                    .take()
+                    .expect("finished once")
+                    .join()
+                    .expect("the journal writer does not panic")
+            }
+            #[cfg(test)]
+            Handle::Inline(shared) => Arc::try_unwrap(shared)
+                .ok()
+                .expect("every task has ended")
+                .into_inner()
+                .expect("not poisoned"),
+        }
+    }
+}
+
+impl Handle {
+    fn send(&self, change: Change) {
+        match self {
+            // The thread ends only when the writer is finished.
+            Handle::Queue(Some(sender)) => {
+                let _ = sender.send(Entry {
+                    change,
+                    written: None,
+                });
+            }
+            Handle::Queue(None) => {}
+            #[cfg(test)]
+            Handle::Inline(shared) => {
+                let mut guard = shared.lock().expect("not poisoned");
+                let (journal, result) = &mut *guard;
+                if let Err(err) = journal.apply(&[change])
+                    && result.is_ok()
+                {
+                    *result = Err(err);
+                }
+            }
+        }
+    }
+
+    /// Sends a change and waits until it is written; false when it could not be.
+    async fn write(&self, change: Change) -> bool {
+        match self {
+            Handle::Queue(Some(sender)) => {
+                let (ack, written) = tokio::sync::oneshot::channel();
+                if sender
+                    .send(Entry {
+                        change,
+                        written: Some(ack),
+                    })
+                    .is_err()
+                {
+                    return false;
+                }
+                written.await.unwrap_or(false)
+            }
+            Handle::Queue(None) => false,
+            #[cfg(test)]
+            Handle::Inline(shared) => {
+                let mut guard = shared.lock().expect("not poisoned");
+                guard.0.apply(&[change]).is_ok()
+            }
+        }
+    }
+}
+
+/// How dispatching ended.
+pub(crate) struct Dispatched {
+    /// Each job's delivery id and outcome, in the order of the jobs (the journal has them too).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) outcomes: Vec<(String, Outcome)>,
+    /// Ctrl-C stopped it; the outcomes of the jobs it stopped are unknown or failed.
+    pub(crate) interrupted: bool,
+}
+
+const WAITING: u8 = 0;
+const SENDING: u8 = 1;
+const DONE: u8 = 2;
+
+/// Sends every job; `interrupt` resolving (Ctrl-C) stops what is still going.
+pub(crate) async fn dispatch(
     jobs: Vec<Job>,
     settings: &Settings,
-    journal: Arc<Mutex<Journal>>,
+    writer: &Writer,
     progress: Arc<dyn Progress>,
-) -> anyhow::Result<Vec<(String, Outcome)>> {
+    redactor: &Redactor,
+    interrupt: impl std::future::Future<Output = ()>,
+) -> Dispatched {
     let mut counts: Vec<(String, usize)> = Vec::new();
     for job in &jobs {
         match counts
@@ -76,6 +238,8 @@ pub async fn dispatch(
     }
     let mut limits: HashMap<String, Arc<Semaphore>> = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
+    let mut states = Vec::with_capacity(jobs.len());
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
     for (index, job) in jobs.into_iter().enumerate() {
         let limit = limits
             .entry(job.channel.clone())
@@ -84,151 +248,203 @@ pub async fn dispatch(
                 Arc::new(Semaphore::new(limit.max(1)))
             })
             .clone();
-        let (settings, journal, progress) = (settings.clone(), journal.clone(), progress.clone());
+        let state = Arc::new(AtomicU8::new(WAITING));
+        states.push((
+            job.post.delivery_id.clone(),
+            job.channel.clone(),
+            job.post.target.clone(),
+            state.clone(),
+        ));
+        let (settings, progress, redactor, sender) = (
+            settings.clone(),
+            progress.clone(),
+            redactor.clone(),
+            sender.clone(),
+        );
+        let journal = writer.handle.clone();
         tasks.spawn(async move {
             let _permit = limit
                 .acquire_owned()
                 .await
                 .expect("semaphores are never closed");
-            let id = job.post.delivery_id.clone();
-            let outcome = deliver(&job, &settings, &journal, progress.as_ref()).await;
-            let recorded = record(&journal, &id, &outcome).await;
+            state.store(SENDING, Ordering::SeqCst);
+            let outcome = deliver(&job, &settings, &journal, progress.as_ref(), &redactor).await;
+            journal.send(Change::Finish {
+                id: job.post.delivery_id.clone(),
+                outcome: outcome.clone(),
+            });
+            state.store(DONE, Ordering::SeqCst);
             progress.finished(&job.channel, &job.post.target, &outcome);
-            (index, id, outcome, recorded)
+            let _ = sender.send((index, job.post.delivery_id.clone(), outcome));
         });
     }
-    let mut finished = Vec::new();
-    let mut journal_error = None;
-    while let Some(joined) = tasks.join_next().await {
-        let (index, id, outcome, recorded) = joined?;
-        if let Err(err) = recorded {
-            journal_error.get_or_insert(err);
+    drop(sender);
+    let mut finished: Vec<(usize, String, Outcome)> = Vec::new();
+    let mut interrupt = std::pin::pin!(interrupt);
+    let interrupted = loop {
+        tokio::select! {
+            done = receiver.recv() => match done {
+                Some(done) => finished.push(done),
+                None => break false,
+            },
+            () = &mut interrupt => break true,
         }
-        finished.push((index, id, outcome));
-    }
-    if let Some(err) = journal_error {
-        return Err(err.context("an outcome could not be written to the journal"));
+    };
+    if interrupted {
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+        while let Ok(done) = receiver.try_recv() {
+            finished.push(done);
+        }
+        for (index, (id, channel, target, state)) in states.iter().enumerate() {
+            if finished.iter().any(|(done, ..)| *done == index) {
+                continue;
+            }
+            let outcome = match state.load(Ordering::SeqCst) {
+                WAITING => failed(
+                    State::Failed,
+                    0,
+                    "interrupted before it was sent".to_owned(),
+                ),
+                _ => failed(
+                    State::Unknown,
+                    0,
+                    "interrupted while sending; it may have gone out".to_owned(),
+                ),
+            };
+            writer.send(Change::Finish {
+                id: id.clone(),
+                outcome: outcome.clone(),
+            });
+            progress.finished(channel, target, &outcome);
+            finished.push((index, id.clone(), outcome));
+        }
     }
     finished.sort_by_key(|(index, ..)| *index);
-    Ok(finished
-        .into_iter()
-        .map(|(_, id, outcome)| (id, outcome))
-        .collect())
+    Dispatched {
+        outcomes: finished
+            .into_iter()
+            .map(|(_, id, outcome)| (id, outcome))
+            .collect(),
+        interrupted,
+    }
 }
 
 async fn deliver(
     job: &Job,
     settings: &Settings,
-    journal: &Arc<Mutex<Journal>>,
+    journal: &Handle,
     progress: &dyn Progress,
+    redactor: &Redactor,
 ) -> Outcome {
-    progress.started(&job.channel, &job.post.target);
     let mut delays = ExponentialBuilder::default()
         .with_min_delay(settings.retry_base)
         .with_max_delay(settings.max_retry_wait)
         .with_jitter()
         .with_max_times(settings.max_attempts as usize)
         .build();
+    let mut post = job.post.clone();
     let mut attempts = 0;
     loop {
-        attempts += 1;
-        if let Err(err) = count_attempt(journal, &job.post.delivery_id).await {
-            return failed(State::Failed, attempts - 1, format!("{err:#}"));
+        let counted = journal
+            .write(Change::Attempt {
+                id: post.delivery_id.clone(),
+                at: Timestamp::now(),
+            })
+            .await;
+        if !counted {
+            // Without the attempt on record, a request now could not be told from one never made.
+            return failed(
+                State::Failed,
+                attempts,
+                "the journal could not record the attempt; nothing was sent".to_owned(),
+            );
         }
-        let result = match tokio::time::timeout(job.timeout, job.adapter.deliver(&job.post)).await {
+        attempts += 1;
+        let result = match tokio::time::timeout(job.timeout, job.adapter.deliver(&post)).await {
             Ok(result) => result,
-            Err(_) => Err(Failure::Unknown(format!(
+            Err(_) => Err(Failure::unknown(format!(
                 "no answer within {}",
                 humanize(job.timeout)
             ))),
         };
         let failure = match result {
-            Ok(receipt) => {
-                return Outcome {
-                    state: State::Delivered,
-                    remote_id: receipt.remote_id,
-                    url: receipt.url,
-                    attempts,
-                    error: None,
-                    note: receipt.note,
-                };
-            }
+            Ok(receipt) => return delivered(receipt, attempts, redactor),
             Err(failure) => failure,
         };
-        let retryable = match &failure {
-            Failure::Transient(_) | Failure::RateLimited { .. } => true,
-            Failure::Unknown(_) => job.adapter.repeat_is_safe(),
-            Failure::Permanent(_) => false,
+        if !failure.posted.is_empty() && failure.posted != post.posted {
+            post.posted = failure.posted.clone();
+            journal.send(Change::Parts {
+                id: post.delivery_id.clone(),
+                parts: post.posted.clone(),
+            });
+        }
+        let message = redactor.redact(&failure.message);
+        let retryable = match failure.class {
+            Class::Transient | Class::RateLimited => true,
+            Class::Unknown => job.repeat_is_safe,
+            Class::Permanent => false,
         };
-        let final_state = match failure {
-            Failure::Unknown(_) => State::Unknown,
+        let final_state = match failure.class {
+            Class::Unknown => State::Unknown,
             _ => State::Failed,
         };
-        if !retryable || attempts >= settings.max_attempts {
-            return failed(final_state, attempts, failure.message().to_owned());
-        }
-        let wait = match &failure {
-            Failure::RateLimited {
-                retry_after: Some(wait),
-                message,
-            } => {
-                if *wait > settings.max_retry_wait {
-                    return failed(
-                        State::Failed,
-                        attempts,
-                        format!(
-                            "{message}; rate limited for {}, longer than max_retry_wait ({}); run \
-                             `outage retry` later",
-                            humanize(*wait),
-                            humanize(settings.max_retry_wait)
-                        ),
-                    );
-                }
-                *wait
-            }
-            _ => delays.next().unwrap_or(settings.retry_base),
+        let with_parts = |mut outcome: Outcome| {
+            outcome.parts = post.posted.clone();
+            outcome
         };
-        progress.retrying(
-            &job.channel,
-            &job.post.target,
-            attempts,
-            wait,
-            failure.message(),
-        );
+        if !retryable || attempts >= settings.max_attempts {
+            return with_parts(failed(final_state, attempts, message));
+        }
+        let wait = match failure.retry_after {
+            Some(wait) if wait > settings.max_retry_wait => {
+                let what = if failure.is_rate_limited() {
+                    "rate limited"
+                } else {
+                    "asked to wait"
+                };
+                return with_parts(failed(
+                    State::Failed,
+                    attempts,
+                    format!(
+                        "{message}; {what} for {}, longer than max_retry_wait ({}); run \
+                         `outage retry` later",
+                        humanize(wait),
+                        humanize(settings.max_retry_wait)
+                    ),
+                ));
+            }
+            Some(wait) => wait,
+            None => delays.next().unwrap_or(settings.retry_base),
+        };
+        progress.retrying(&job.channel, &post.target, attempts, wait, &message);
         tokio::time::sleep(wait).await;
+    }
+}
+
+fn delivered(receipt: Receipt, attempts: u32, redactor: &Redactor) -> Outcome {
+    Outcome {
+        state: State::Delivered,
+        remote_id: receipt.remote_id,
+        parts: receipt.parts,
+        url: receipt.url,
+        attempts,
+        error: None,
+        note: receipt.note.map(|note| redactor.redact(&note)),
     }
 }
 
 fn failed(state: State, attempts: u32, error: String) -> Outcome {
     Outcome {
         state,
-        remote_id: None,
-        url: None,
         attempts,
         error: Some(error),
-        note: None,
+        ..Outcome::default()
     }
 }
 
-async fn count_attempt(journal: &Arc<Mutex<Journal>>, id: &str) -> anyhow::Result<()> {
-    let (journal, id) = (journal.clone(), id.to_owned());
-    tokio::task::spawn_blocking(move || lock(&journal).attempt(&id)).await?
-}
-
-async fn record(journal: &Arc<Mutex<Journal>>, id: &str, outcome: &Outcome) -> anyhow::Result<()> {
-    let (journal, id, outcome) = (journal.clone(), id.to_owned(), outcome.clone());
-    tokio::task::spawn_blocking(move || lock(&journal).finish(&id, &outcome)).await?
-}
-
-fn lock(journal: &Mutex<Journal>) -> std::sync::MutexGuard<'_, Journal> {
-    // A panic while holding the lock leaves the connection usable: SQLite rolls back on its own.
-    journal
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// `1.5s`, `30s`, `2m 5s`.
-pub fn humanize(duration: Duration) -> String {
+/// `1.5s`, `30s`, `2m 5s`, `3h 20m`.
+pub(crate) fn humanize(duration: Duration) -> String {
     let millis = duration.as_millis();
     if millis < 1000 {
         format!("{millis}ms")
@@ -239,11 +455,20 @@ pub fn humanize(duration: Duration) -> String {
         } else {
             format!("{seconds:.1}s")
         }
-    } else {
+    } else if millis < 3_600_000 {
         let seconds = duration.as_secs();
         match seconds % 60 {
             0 => format!("{}m", seconds / 60),
             rest => format!("{}m {rest}s", seconds / 60),
         }
+    } else {
+        let minutes = duration.as_secs() / 60;
+        match minutes % 60 {
+            0 => format!("{}h", minutes / 60),
+            rest => format!("{}h {rest}m", minutes / 60),
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,30 +1,43 @@
 //! `outage` publishes one incident update, at the same moment and in consistent words, to every
 //! channel a company uses to talk to its customers.
 //!
-//! The path of an update: input -> [`update::Update`] -> wording rules ([`wording::rules`]) ->
-//! one rendering per channel ([`wording::render`]) -> journal ([`journal`]) -> dispatch
-//! ([`dispatch`]) through the channel adapters ([`channels`]) -> report ([`report`]). Everything
-//! before the journal is pure.
+//! The path of an update, module by module:
+//!
+//! - [`cli`] and `input`: the flags and the update file, merged into one draft;
+//! - `plan`: placed in its incident, its facts built, a rerun recognised, the wording rules
+//!   applied (`wording::rules`), every channel rendered by its kind ([`channels`]) and checked to
+//!   carry its facts (`wording::facts`) — all read-only;
+//! - `journal`: recorded before anything is sent, behind one interface (SQLite or PostgreSQL);
+//! - `dispatch`: sent to every channel at once, with retries, timeouts and redaction, each
+//!   outcome journaled as it arrives;
+//! - `report`: a table for people, JSON for scripts, and an exit code decided by phase (`error`).
+//!
+//! The library's public surface is [`run`] and the adapter contract in [`channels`] with its
+//! test double; everything else is internal.
 
 pub mod channels;
-pub mod cli;
-pub mod commands;
-pub mod config;
-pub mod dispatch;
-pub mod journal;
-pub mod report;
-pub mod update;
-pub mod wording;
+mod cli;
+mod commands;
+mod config;
+mod dispatch;
+mod error;
+mod input;
+mod journal;
+mod limits;
+mod plan;
+mod redact;
+mod report;
+mod setup;
+mod update;
+mod wording;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
-use crate::commands::exit;
+use crate::cli::Cli;
+use crate::error::exit;
 
 /// Parses the arguments, runs the command, prints an error once, and returns the exit code.
 pub fn run() -> u8 {
-    // reqwest and lettre share one TLS crypto provider; it is chosen here, once.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -37,35 +50,14 @@ pub fn run() -> u8 {
             return code;
         }
     };
-    let result = match &cli.command {
-        Command::Post(args) => commands::post::run(&cli, args),
-        Command::Lint(args) => commands::lint::run(&cli, args),
-        Command::Status(args) => commands::status::run(&cli, args),
-        Command::History(args) => commands::history::run(&cli, args),
-        Command::Retry(args) => commands::retry::run(&cli, args),
-        Command::Channels(args) => commands::channels::run(&cli, args),
-    };
-    match result {
-        Ok(code) => code,
+    match commands::run(&cli) {
+        Ok(done) => done.code(),
+        Err(err) if err.is_broken_pipe() => exit::OK,
         Err(err) => {
-            if is_broken_pipe(&err) {
-                return exit::OK;
+            if !err.is_silent() {
+                eprintln!("error: {err}");
             }
-            eprintln!("error: {err:#}");
-            if err.downcast_ref::<commands::AfterSending>().is_some() {
-                exit::DELIVERY_FAILED
-            } else {
-                exit::USAGE
-            }
+            err.code()
         }
     }
-}
-
-/// A reader that closed the pipe (`outage status | head`) is not an error.
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }

@@ -14,69 +14,125 @@ use crate::journal::{Delivery, Outcome, State};
 use crate::update::Update;
 use crate::wording::rules::{Finding, Severity};
 
+/// What became of a delivery, as reports show it: a journal state, or `planned` in a dry run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Shown {
+    Planned,
+    Pending,
+    Delivered,
+    Failed,
+    Unknown,
+    Skipped,
+}
+
+impl Shown {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Shown::Planned => "planned",
+            Shown::Pending => "pending",
+            Shown::Delivered => "delivered",
+            Shown::Failed => "failed",
+            Shown::Unknown => "unknown",
+            Shown::Skipped => "skipped",
+        }
+    }
+}
+
+impl From<State> for Shown {
+    fn from(state: State) -> Shown {
+        match state {
+            State::Pending => Shown::Pending,
+            State::Delivered => Shown::Delivered,
+            State::Failed => Shown::Failed,
+            State::Unknown => Shown::Unknown,
+            State::Skipped => Shown::Skipped,
+        }
+    }
+}
+
 /// The result of `post` (and `lint`, `retry`), as `--json` prints it.
 #[derive(Debug, Serialize)]
-pub struct Report {
-    pub incident: String,
-    pub sequence: u32,
-    pub status: String,
-    pub dry_run: bool,
+pub(crate) struct Report {
+    pub(crate) incident: String,
+    pub(crate) sequence: u32,
+    pub(crate) status: String,
+    pub(crate) dry_run: bool,
+    /// The update opened its incident.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub rerun: bool,
-    pub deliveries: Vec<DeliveryReport>,
-    pub findings: Vec<Finding>,
+    pub(crate) opened: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) rerun: bool,
+    pub(crate) deliveries: Vec<DeliveryReport>,
+    pub(crate) findings: Vec<Finding>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct DeliveryReport {
-    pub channel: String,
-    pub kind: String,
+pub(crate) struct DeliveryReport {
+    pub(crate) channel: String,
+    pub(crate) kind: String,
     #[serde(skip_serializing_if = "String::is_empty")]
-    pub target: String,
-    pub outcome: &'static str,
-    pub remote_id: Option<String>,
-    pub url: Option<String>,
-    pub attempts: u32,
-    pub error: Option<String>,
+    pub(crate) target: String,
+    pub(crate) outcome: Shown,
+    pub(crate) remote_id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) parts: Vec<String>,
+    pub(crate) url: Option<String>,
+    pub(crate) attempts: u32,
+    pub(crate) error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-    pub rendered: Option<String>,
+    pub(crate) note: Option<String>,
+    pub(crate) rendered: Option<String>,
+    /// The whole rendering, in a dry run: every post, the subject, the payload, every file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) rendering: Option<crate::channels::Rendering>,
+    /// When the first attempt began.
+    #[serde(skip)]
+    pub(crate) started_at: Option<jiff::Timestamp>,
 }
 
 impl DeliveryReport {
-    pub fn from_journal(delivery: &Delivery, in_flight: bool) -> DeliveryReport {
-        let state = match delivery.state {
-            State::Pending if !in_flight => State::Unknown,
-            state => state,
-        };
+    pub(crate) fn from_journal(delivery: &Delivery, in_flight: bool) -> DeliveryReport {
+        let state = delivery.settled(in_flight);
         DeliveryReport {
             channel: delivery.channel.clone(),
             kind: delivery.kind.clone(),
             target: delivery.target.clone(),
-            outcome: state.as_str(),
+            outcome: state.into(),
             remote_id: delivery.remote_id.clone(),
+            parts: delivery.parts.clone(),
             url: delivery.url.clone(),
             attempts: delivery.attempts,
-            error: match (state, &delivery.error) {
-                (State::Unknown, None) => {
+            error: match (delivery.state, state, &delivery.error) {
+                (State::Pending, State::Unknown, None) => {
                     Some("the process ended before the outcome was known".into())
                 }
-                (_, error) => error.clone(),
+                (State::Pending, State::Failed, None) => {
+                    Some("the process ended before sending it".into())
+                }
+                (.., error) => error.clone(),
             },
             note: delivery.note.clone(),
             rendered: Some(delivery.rendered.clone()),
+            rendering: None,
+            started_at: delivery.started_at,
         }
     }
 }
 
 impl Report {
     /// A report on `update`; `dry_run` and `rerun` start false.
-    pub fn new(update: &Update, deliveries: Vec<DeliveryReport>, findings: Vec<Finding>) -> Report {
+    pub(crate) fn new(
+        update: &Update,
+        deliveries: Vec<DeliveryReport>,
+        findings: Vec<Finding>,
+    ) -> Report {
         Report {
             incident: update.incident.clone(),
             sequence: update.sequence,
             status: update.status.as_str().into(),
             dry_run: false,
+            opened: false,
             rerun: false,
             deliveries,
             findings,
@@ -85,7 +141,7 @@ impl Report {
 
     /// A report on `update` from its deliveries as the journal records them. `in_flight` says
     /// whether a publisher is still sending (else a `pending` delivery reads as `unknown`).
-    pub fn recorded(update: &Update, deliveries: &[Delivery], in_flight: bool) -> Report {
+    pub(crate) fn recorded(update: &Update, deliveries: &[Delivery], in_flight: bool) -> Report {
         let deliveries = deliveries
             .iter()
             .map(|delivery| DeliveryReport::from_journal(delivery, in_flight))
@@ -93,23 +149,26 @@ impl Report {
         Report::new(update, deliveries, Vec::new())
     }
 
-    pub fn failed(&self) -> bool {
-        self.deliveries
-            .iter()
-            .any(|delivery| matches!(delivery.outcome, "failed" | "unknown" | "pending"))
+    pub(crate) fn failed(&self) -> bool {
+        self.deliveries.iter().any(|delivery| {
+            matches!(
+                delivery.outcome,
+                Shown::Failed | Shown::Unknown | Shown::Pending
+            )
+        })
     }
 
-    pub fn blocked(&self) -> bool {
+    pub(crate) fn blocked(&self) -> bool {
         self.findings.iter().any(Finding::blocks)
     }
 
-    pub fn print_json(&self, out: &mut dyn Write) -> std::io::Result<()> {
+    pub(crate) fn print_json(&self, out: &mut dyn Write) -> std::io::Result<()> {
         serde_json::to_writer_pretty(&mut *out, self)?;
         writeln!(out)
     }
 
     /// The previews of a dry run: each channel's exact output.
-    pub fn print_renderings(&self, out: &mut dyn Write) -> std::io::Result<()> {
+    pub(crate) fn print_renderings(&self, out: &mut dyn Write) -> std::io::Result<()> {
         for delivery in &self.deliveries {
             let Some(rendered) = &delivery.rendered else {
                 continue;
@@ -125,7 +184,7 @@ impl Report {
     /// The table: one row per channel, with the link or the error. A channel with several
     /// recipients (an email list) gets one summary row and a row for each recipient that was
     /// not delivered.
-    pub fn print_table(&self, out: &mut dyn Write) -> std::io::Result<()> {
+    pub(crate) fn print_table(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let mut rows: Vec<[String; 5]> = Vec::new();
         let mut index = 0;
         while index < self.deliveries.len() {
@@ -139,10 +198,13 @@ impl Report {
                 rows.push(delivery.row(&delivery.channel));
                 continue;
             }
-            let delivered = group.iter().filter(|d| d.outcome == "delivered").count();
+            let delivered = group
+                .iter()
+                .filter(|d| d.outcome == Shown::Delivered)
+                .count();
             let outcome = match delivered {
                 n if n == group.len() => "delivered",
-                0 => group[0].outcome,
+                0 => group[0].outcome.as_str(),
                 _ => "partial",
             };
             rows.push([
@@ -152,7 +214,7 @@ impl Report {
                 group.iter().map(|d| d.attempts).sum::<u32>().to_string(),
                 format!("{delivered} of {} recipients delivered", group.len()),
             ]);
-            for delivery in group.iter().filter(|d| d.outcome != "delivered") {
+            for delivery in group.iter().filter(|d| d.outcome != Shown::Delivered) {
                 rows.push(delivery.row(&format!("  {}", delivery.target)));
             }
         }
@@ -180,7 +242,7 @@ impl DeliveryReport {
         [
             label.to_owned(),
             self.kind.clone(),
-            self.outcome.to_owned(),
+            self.outcome.as_str().to_owned(),
             self.attempts.to_string(),
             detail,
         ]
@@ -188,21 +250,31 @@ impl DeliveryReport {
 }
 
 /// Prints rows under a header, each column as wide as its widest cell; the last is not padded.
-pub fn print_table<const N: usize>(
+pub(crate) fn print_table<const N: usize>(
     out: &mut dyn Write,
     header: [&str; N],
     rows: &[[String; N]],
 ) -> std::io::Result<()> {
-    let mut widths = header.map(|title| title.chars().count());
+    let rows: Vec<&[String]> = rows.iter().map(|row| row.as_slice()).collect();
+    print_columns(out, &header, &rows)
+}
+
+/// [`print_table`] for columns chosen at run time: every row as long as the header.
+pub(crate) fn print_columns(
+    out: &mut dyn Write,
+    header: &[&str],
+    rows: &[&[String]],
+) -> std::io::Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|title| title.chars().count()).collect();
     for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
+        for (width, cell) in widths.iter_mut().zip(*row) {
             *width = (*width).max(cell.chars().count());
         }
     }
     let line = |cells: Vec<&str>| {
         let mut text = String::new();
         for (index, cell) in cells.iter().enumerate() {
-            if index + 1 == N {
+            if index + 1 == header.len() {
                 text.push_str(cell);
             } else {
                 text.push_str(&format!("{cell:<width$}  ", width = widths[index]));
@@ -218,7 +290,7 @@ pub fn print_table<const N: usize>(
 }
 
 /// One line per finding: `error[rule] channel: message`.
-pub fn print_findings(out: &mut dyn Write, findings: &[Finding]) -> std::io::Result<()> {
+pub(crate) fn print_findings(out: &mut dyn Write, findings: &[Finding]) -> std::io::Result<()> {
     for finding in findings {
         let level = match (&finding.allowed, finding.severity) {
             (Some(_), _) => "allowed",
@@ -240,7 +312,7 @@ pub fn print_findings(out: &mut dyn Write, findings: &[Finding]) -> std::io::Res
 }
 
 /// How progress is shown while sending.
-pub fn progress(quiet: bool, json: bool) -> std::sync::Arc<dyn Progress> {
+pub(crate) fn progress(quiet: bool, json: bool) -> std::sync::Arc<dyn Progress> {
     use std::io::IsTerminal;
     if quiet || json {
         std::sync::Arc::new(Silent)
@@ -255,7 +327,6 @@ struct Silent;
 
 impl Progress for Silent {
     fn planned(&self, _: &str, _: usize) {}
-    fn started(&self, _: &str, _: &str) {}
     fn retrying(&self, _: &str, _: &str, _: u32, _: Duration, _: &str) {}
     fn finished(&self, _: &str, _: &str, _: &Outcome) {}
 }
@@ -314,8 +385,6 @@ impl Progress for Lines {
             );
         }
     }
-
-    fn started(&self, _: &str, _: &str) {}
 
     fn retrying(&self, channel: &str, target: &str, attempt: u32, wait: Duration, why: &str) {
         eprintln!(
@@ -390,8 +459,6 @@ impl Progress for Bars {
             bars.insert(channel.to_owned(), (bar, tally));
         }
     }
-
-    fn started(&self, _: &str, _: &str) {}
 
     fn retrying(&self, channel: &str, target: &str, attempt: u32, wait: Duration, why: &str) {
         let bar = self

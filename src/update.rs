@@ -15,23 +15,40 @@ use serde::{Deserialize, Serialize};
 /// Whether an incident is an unplanned outage or announced maintenance. The two never mix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Kind {
+pub(crate) enum IncidentKind {
     Incident,
     Maintenance,
 }
 
-impl Kind {
-    pub fn as_str(self) -> &'static str {
+impl IncidentKind {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
-            Kind::Incident => "incident",
-            Kind::Maintenance => "maintenance",
+            IncidentKind::Incident => "incident",
+            IncidentKind::Maintenance => "maintenance",
+        }
+    }
+}
+
+impl fmt::Display for IncidentKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for IncidentKind {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<IncidentKind> {
+        match s {
+            "incident" => Ok(IncidentKind::Incident),
+            "maintenance" => Ok(IncidentKind::Maintenance),
+            _ => bail!("unknown incident kind `{s}`"),
         }
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Status {
+pub(crate) enum Status {
     Investigating,
     Identified,
     Monitoring,
@@ -42,7 +59,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 7] = [
+    pub(crate) const ALL: [Status; 7] = [
         Status::Investigating,
         Status::Identified,
         Status::Monitoring,
@@ -52,7 +69,7 @@ impl Status {
         Status::Completed,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Investigating => "investigating",
             Status::Identified => "identified",
@@ -65,7 +82,7 @@ impl Status {
     }
 
     /// The one phrase every channel uses for this status.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Status::Investigating => "Investigating",
             Status::Identified => "Identified",
@@ -77,20 +94,20 @@ impl Status {
         }
     }
 
-    pub fn kind(self) -> Kind {
+    pub(crate) fn kind(self) -> IncidentKind {
         match self {
-            Status::Scheduled | Status::InProgress | Status::Completed => Kind::Maintenance,
-            _ => Kind::Incident,
+            Status::Scheduled | Status::InProgress | Status::Completed => IncidentKind::Maintenance,
+            _ => IncidentKind::Incident,
         }
     }
 
     /// A final status closes the incident or the maintenance.
-    pub fn is_final(self) -> bool {
+    pub(crate) fn is_final(self) -> bool {
         matches!(self, Status::Resolved | Status::Completed)
     }
 
     /// Whether the service may honestly be described as working again.
-    pub fn allows_recovery_claim(self) -> bool {
+    pub(crate) fn allows_recovery_claim(self) -> bool {
         matches!(
             self,
             Status::Monitoring | Status::Resolved | Status::Completed
@@ -121,14 +138,14 @@ impl FromStr for Status {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
-pub enum Impact {
+pub(crate) enum Impact {
     Minor,
     Major,
     Critical,
 }
 
 impl Impact {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Impact::Minor => "minor",
             Impact::Major => "major",
@@ -139,29 +156,29 @@ impl Impact {
 
 /// The canonical facts of one update, as recorded in the journal and rendered to every channel.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Update {
-    pub incident: String,
-    pub sequence: u32,
-    pub kind: Kind,
-    pub status: Status,
-    pub title: String,
-    pub message: String,
-    pub components: Vec<String>,
-    pub impact: Option<Impact>,
-    pub eta: Option<Timestamp>,
-    pub next_update: Option<Timestamp>,
-    pub starts: Option<Timestamp>,
-    pub ends: Option<Timestamp>,
-    pub compensation: Option<String>,
-    pub internal_note: Option<String>,
-    pub correction: bool,
-    pub posted_at: Timestamp,
+pub(crate) struct Update {
+    pub(crate) incident: String,
+    pub(crate) sequence: u32,
+    pub(crate) kind: IncidentKind,
+    pub(crate) status: Status,
+    pub(crate) title: String,
+    pub(crate) message: String,
+    pub(crate) components: Vec<String>,
+    pub(crate) impact: Option<Impact>,
+    pub(crate) eta: Option<Timestamp>,
+    pub(crate) next_update: Option<Timestamp>,
+    pub(crate) starts: Option<Timestamp>,
+    pub(crate) ends: Option<Timestamp>,
+    pub(crate) compensation: Option<String>,
+    pub(crate) internal_note: Option<String>,
+    pub(crate) correction: bool,
+    pub(crate) posted_at: Timestamp,
 }
 
 /// Reads the time that counts as "now": `OUTAGE_NOW` (RFC 3339) for reproducible output, else the
 /// clock.
 /// Whole seconds: the journal, the feed and the webhook event never show fractions.
-pub fn now() -> anyhow::Result<Timestamp> {
+pub(crate) fn now() -> anyhow::Result<Timestamp> {
     let now = match std::env::var("OUTAGE_NOW") {
         Ok(text) => text.parse::<Timestamp>().with_context(|| {
             format!("OUTAGE_NOW={text:?} is not an RFC 3339 time such as 2026-11-22T10:00:00Z")
@@ -172,7 +189,7 @@ pub fn now() -> anyhow::Result<Timestamp> {
 }
 
 /// Parses a duration such as `30m`, `1h 30m`, `2h` or `PT30M`; a day is written `24h`.
-pub fn parse_duration(text: &str) -> anyhow::Result<SignedDuration> {
+pub(crate) fn parse_duration(text: &str) -> anyhow::Result<SignedDuration> {
     let trimmed = text.trim().trim_start_matches('+');
     let duration: SignedDuration = trimmed
         .parse()
@@ -185,7 +202,7 @@ pub fn parse_duration(text: &str) -> anyhow::Result<SignedDuration> {
 
 /// Parses a point in time given as `14:30` (the next such time in `tz`), `+45m` (from now), a
 /// bare duration `45m` (from now), or an RFC 3339 time.
-pub fn parse_time(text: &str, now: Timestamp, tz: &TimeZone) -> anyhow::Result<Timestamp> {
+pub(crate) fn parse_time(text: &str, now: Timestamp, tz: &TimeZone) -> anyhow::Result<Timestamp> {
     let text = text.trim();
     if let Ok(timestamp) = text.parse::<Timestamp>() {
         return Ok(timestamp);
@@ -202,6 +219,16 @@ pub fn parse_time(text: &str, now: Timestamp, tz: &TimeZone) -> anyhow::Result<T
         if at.timestamp() <= now {
             at = at.checked_add(1.day())?;
         }
+        let away = at.timestamp().duration_since(now);
+        if away > SignedDuration::from_hours(12) {
+            bail!(
+                "`{text}` would mean {}, {} from now; give a date such as {} or a duration such \
+                 as +2h",
+                at.strftime("%a %-d %b %H:%M %Z"),
+                round_to_minutes(away),
+                at.timestamp().strftime("%Y-%m-%dT%H:%M:%SZ")
+            );
+        }
         return Ok(at.timestamp());
     }
     match parse_duration(text) {
@@ -210,6 +237,16 @@ pub fn parse_time(text: &str, now: Timestamp, tz: &TimeZone) -> anyhow::Result<T
             "`{text}` is not a time; write 14:30, +45m, or an RFC 3339 time such as \
              2026-11-22T14:30:00Z"
         ),
+    }
+}
+
+/// `22h 20m`.
+fn round_to_minutes(duration: SignedDuration) -> String {
+    let minutes = duration.as_mins();
+    match (minutes / 60, minutes % 60) {
+        (0, minutes) => format!("{minutes}m"),
+        (hours, 0) => format!("{hours}h"),
+        (hours, minutes) => format!("{hours}h {minutes}m"),
     }
 }
 
@@ -224,7 +261,7 @@ fn parse_clock(text: &str) -> Option<(i8, i8)> {
 }
 
 /// Formats a time for people: `14:30 UTC` on the day of `now`, else `Mon 23 Nov 14:30 UTC`.
-pub fn format_time(at: Timestamp, now: Timestamp, tz: &TimeZone) -> String {
+pub(crate) fn format_time(at: Timestamp, now: Timestamp, tz: &TimeZone) -> String {
     let zoned: Zoned = at.to_zoned(tz.clone());
     let today = now.to_zoned(tz.clone()).date();
     if zoned.date() == today {
@@ -235,7 +272,7 @@ pub fn format_time(at: Timestamp, now: Timestamp, tz: &TimeZone) -> String {
 }
 
 /// An incident id made of the date and a slug of the title: `2026-11-22-login-failures`.
-pub fn incident_id(title: &str, now: Timestamp, tz: &TimeZone) -> String {
+pub(crate) fn incident_id(title: &str, now: Timestamp, tz: &TimeZone) -> String {
     let date = now.to_zoned(tz.clone()).date();
     let mut slug = String::new();
     for c in title.chars().flat_map(char::to_lowercase) {
@@ -258,7 +295,7 @@ pub fn incident_id(title: &str, now: Timestamp, tz: &TimeZone) -> String {
 
 /// Checks that `next` may follow `previous` in one incident's life. `reopen` lets a resolved
 /// incident take a new update.
-pub fn check_transition(
+pub(crate) fn check_transition(
     incident: &str,
     previous: Status,
     next: Status,
@@ -278,7 +315,7 @@ pub fn check_transition(
              incident"
         );
     }
-    if previous.kind() == Kind::Maintenance {
+    if previous.kind() == IncidentKind::Maintenance {
         let rank = |status: Status| match status {
             Status::Scheduled => 0,
             Status::InProgress => 1,
@@ -294,10 +331,35 @@ pub fn check_transition(
     Ok(())
 }
 
-fn article(kind: Kind) -> &'static str {
+fn article(kind: IncidentKind) -> &'static str {
     match kind {
-        Kind::Incident => "an",
-        Kind::Maintenance => "a",
+        IncidentKind::Incident => "an",
+        IncidentKind::Maintenance => "a",
+    }
+}
+
+#[cfg(test)]
+impl Update {
+    /// An investigating update with every optional fact empty, for tests.
+    pub(crate) fn example(now: Timestamp) -> Update {
+        Update {
+            incident: "2026-11-22-login-failures".into(),
+            sequence: 1,
+            kind: IncidentKind::Incident,
+            status: Status::Investigating,
+            title: "Login failures".into(),
+            message: "Some customers cannot log in.".into(),
+            components: Vec::new(),
+            impact: None,
+            eta: None,
+            next_update: None,
+            starts: None,
+            ends: None,
+            compensation: None,
+            internal_note: None,
+            correction: false,
+            posted_at: now,
+        }
     }
 }
 
@@ -325,6 +387,13 @@ mod tests {
             at("2026-11-23T00:35:00Z")
         );
         assert!(parse_time("25:00", now, &TimeZone::UTC).is_err());
+        assert_eq!(
+            parse_time("08:00", at("2026-11-22T09:40:00Z"), &TimeZone::UTC)
+                .unwrap_err()
+                .to_string(),
+            "`08:00` would mean Mon 23 Nov 08:00 UTC, 22h 20m from now; give a date such as \
+             2026-11-23T08:00:00Z or a duration such as +2h"
+        );
         assert!(parse_time("soon", now, &TimeZone::UTC).is_err());
     }
 

@@ -67,7 +67,7 @@ fn bad_values_are_named() {
     );
     refused(
         &format!("{}\n[policy.rules]\nbe-nice = \"error\"\n", config_with("")),
-        "[DIR]/channels.toml: policy.rules.be-nice: unknown rule `be-nice`; the rules are recovery-claim, unpromised-time, missing-next-update, update-interval, stock-apology, placeholder, shouting, glossary, internal-marker, too-long, missing-fact",
+        "[DIR]/channels.toml: policy.rules.be-nice: unknown rule `be-nice`; the rules are recovery-claim, unpromised-time, missing-next-update, update-interval, stock-apology, no-news, placeholder, shouting, glossary, internal-marker, too-long, missing-fact",
     );
 }
 

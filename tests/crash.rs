@@ -249,7 +249,11 @@ fn a_reader_polling_the_banner_never_sees_a_partial_file() {
             "--status",
             status,
             "--message",
-            "Something fails for some customers.",
+            if status == "resolved" {
+                "It works again for everyone."
+            } else {
+                "Something fails for some customers."
+            },
         ];
         if status == "resolved" {
             args.extend(["--incident", "latest"]);

@@ -46,15 +46,29 @@ fn workspace(smtp: &Smtp, extra: &str) -> Workspace {
         cc = ["support@example.com"]
         bcc = ["archive@example.com"]
         reply_to = "support@example.com"
-        unsubscribe_url = "https://status.example.com/unsubscribe"
+        unsubscribe_url = "https://status.example.com/unsubscribe?list=incidents&t={{token}}"
+        unsubscribe_secret_env = "UNSUBSCRIBE_KEY"
         {extra}
         "#,
         port = smtp.port,
     ))
     .env("SMTP_USER", USER)
-    .env("SMTP_PASSWORD", PASSWORD);
+    .env("SMTP_PASSWORD", PASSWORD)
+    .env("UNSUBSCRIBE_KEY", UNSUBSCRIBE_KEY);
     ws.write("ca.pem", &smtp.ca_pem);
     ws
+}
+
+const UNSUBSCRIBE_KEY: &str = "unsubscribe-key-5b2e9";
+
+/// RFC 8058 one-click: the token is base64url(HMAC-SHA256(key, lowercased address)), as the README
+/// documents it for the receiving side; recomputed here with the primitives, not `outage`'s code.
+fn unsubscribe_token(address: &str) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(UNSUBSCRIBE_KEY.as_bytes()).unwrap();
+    mac.update(address.to_lowercase().as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
 fn post(ws: &Workspace, args: &[&str], status: i32) -> serde_json::Value {
@@ -131,17 +145,17 @@ fn a_four_update_incident_is_one_thread_in_every_mailbox() {
         );
         assert_eq!(
             message.message_id(),
-            Some(format!("{id}.{sequence}@example.com").as_str())
+            Some(format!("{id}.{sequence}.email@example.com").as_str())
         );
         if sequence == 1 {
             assert!(message.in_reply_to().is_empty());
         } else {
             assert_eq!(
                 text(Some(message.in_reply_to())),
-                format!("{id}.{}@example.com", sequence - 1)
+                format!("{id}.{}.email@example.com", sequence - 1)
             );
             let references: Vec<String> = (1..sequence)
-                .map(|n| format!("{id}.{n}@example.com"))
+                .map(|n| format!("{id}.{n}.email@example.com"))
                 .collect();
             assert_eq!(text(Some(message.references())), references.join(" "));
         }
@@ -177,7 +191,11 @@ fn a_four_update_incident_is_one_thread_in_every_mailbox() {
         );
         assert_eq!(
             header("List-Unsubscribe"),
-            "<https://status.example.com/unsubscribe>"
+            format!(
+                "<https://status.example.com/unsubscribe?list=incidents&t={}>",
+                unsubscribe_token(&received.to[0])
+            ),
+            "the one-click link names its recipient"
         );
         assert_eq!(
             header("List-Unsubscribe-Post"),
@@ -427,7 +445,7 @@ fn a_subscriber_list_gets_one_message_each_over_few_connections() {
 
     ws.write("subscribers.txt", "ok@example.net\nnot an address\n");
     ws.cmd(&[&["post", "--yes", "-q", "--title", "Other"], &UPDATES[0][..2], &UPDATES[0][4..]].concat())
-        .stderr("error: [DIR]/subscribers.txt:2: `not an address` is not an email address such as status@example.com; fix or remove the line\n")
+        .stderr("error: channel `email`: [DIR]/subscribers.txt:2: `not an address` is not an email address such as status@example.com; fix or remove the line\n")
         .status(2)
         .run();
 }
@@ -498,11 +516,11 @@ fn interop_with_aiosmtpd() {
         .unwrap();
     assert_eq!(
         last.message_id(),
-        Some("2026-11-22-login-failures-sso.4@example.com")
+        Some("2026-11-22-login-failures-sso.4.email@example.com")
     );
     assert_eq!(
         text(Some(last.in_reply_to())),
-        "2026-11-22-login-failures-sso.3@example.com"
+        "2026-11-22-login-failures-sso.3.email@example.com"
     );
     assert!(last.body_text(0).unwrap().contains("Logins work again."));
 }

@@ -25,7 +25,7 @@ impl Kind {
         match self {
             Kind::Json => "/json/hook".into(),
             Kind::Slack => "/slack/services/T1/B1/tok".into(),
-            Kind::Discord => "/discord/api/webhooks/1/tok".into(),
+            Kind::Discord => "/discord/api/v10/webhooks/1/tok".into(),
             Kind::Teams => "/teams/flow".into(),
             Kind::Mattermost => "/mattermost/hooks/key".into(),
             Kind::X => "/2/tweets".into(),
@@ -34,10 +34,11 @@ impl Kind {
     }
 
     fn channel(self, base: &str) -> String {
+        // Discord's own URLs carry no API version; the channel sends to the versioned one.
         let webhook = |format: &str| {
             format!(
                 "kind = \"webhook\"\nformat = \"{format}\"\nurl = \"{base}{}\"",
-                self.path()
+                self.path().replace("/api/v10/", "/api/")
             )
         };
         match self {

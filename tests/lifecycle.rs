@@ -314,7 +314,7 @@ fn a_rerun_reports_the_existing_deliveries_and_sends_nothing() {
     assert_eq!(rerun["sequence"], 2);
     assert_eq!(emulator.requests().len(), 2);
     ws.cmd(&["post", "--yes", "--incident", "latest", "--status", "identified", "--message", "Other words.", "--next-update", "30m", "--idempotency-key", "ci-run-42"])
-        .stderr("error: --idempotency-key ci-run-42 already names update 2 of 2026-11-22-login-failures, with different facts; use a new key\n")
+        .stderr("error: --idempotency-key ci-run-42 already names update 2 of 2026-11-22-login-failures, with different inputs; use a new key\n")
         .status(2)
         .run();
 }
@@ -448,35 +448,104 @@ fn retry_resends_failed_deliveries_only() {
     );
 }
 
-/// A process killed mid-request leaves `unknown`; `retry` asks before sending it again.
+/// A process killed mid-request leaves `unknown`. A plain `retry` finishes what is harmless to
+/// send again (a JSON webhook, whose receiver drops a repeated `webhook-id`) and asks before
+/// sending again what could arrive twice (a Slack message). See issue 10, item 2.
 #[test]
 fn a_killed_process_leaves_unknown_and_retry_completes_it() {
     let emulator = Emulator::start();
     emulator.fail("/json/hook", vec![Fault::Delay(Duration::from_secs(30))]);
-    let ws = workspace(&emulator);
+    emulator.fail("/slack/chat", vec![Fault::Delay(Duration::from_secs(30))]);
+    let ws = Workspace::new(&format!(
+        r#"
+        [organization]
+        name = "Example Inc"
+        [dispatch]
+        timeout = "10s"
+        retry_base = "10ms"
+        [[channel]]
+        name = "hook"
+        kind = "webhook"
+        url = "{}"
+        [[channel]]
+        name = "chat"
+        kind = "webhook"
+        format = "slack"
+        url = "{}"
+        [[channel]]
+        name = "banner"
+        kind = "banner"
+        html_path = "banner.html"
+        "#,
+        emulator.url("/json/hook"),
+        emulator.url("/slack/chat"),
+    ));
     let mut child = ws.cmd(&[&["post", "--yes", "-q"], OPEN].concat()).spawn();
     let started = Instant::now();
     let banner_written = || {
         ws.try_query("SELECT state FROM deliveries WHERE channel = 'banner'")
             == Some(vec!["delivered".to_owned()])
     };
-    while emulator.requests().is_empty() || !banner_written() {
+    while emulator.requests().len() < 2 || !banner_written() {
         assert!(
             started.elapsed() < Duration::from_secs(20),
-            "the request never arrived"
+            "the requests never arrived"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(
-        ws.query("SELECT channel, state FROM deliveries ORDER BY rowid"),
-        ["hook|pending", "banner|delivered"]
+        ws.query("SELECT channel, state, attempts FROM deliveries ORDER BY rowid"),
+        ["hook|pending|1", "chat|pending|1", "banner|delivered|1"]
     );
     let history = json(&ws.cmd(&["history", "latest", "--json"]).any_stdout().run());
     assert_eq!(history["updates"][0]["deliveries"][0]["outcome"], "unknown");
+    assert_eq!(history["updates"][0]["deliveries"][1]["outcome"], "unknown");
+
+    // The rerun of the killed command sends nothing, and says what `retry` will do.
+    ws.cmd(&[&["post", "--yes", "-q"], OPEN].concat())
+        .stdout(
+            "
+            2026-11-22-login-failures: update 1 (investigating) already posted; nothing was sent again
+
+            CHANNEL  KIND     OUTCOME    ATTEMPTS  LINK OR ERROR
+            hook     webhook  unknown    1         the process ended before the outcome was known
+            chat     webhook  unknown    1         the process ended before the outcome was known
+            banner   banner   delivered  1         [DIR]/banner.html
+
+            `outage retry 2026-11-22-login-failures` sends the 1 with an unknown outcome again; a repeat there is harmless.
+            The outcome on chat is unknown: it may have gone out. Check, then `outage retry 2026-11-22-login-failures --include-unknown` sends it again.
+            ",
+        )
+        .status(1)
+        .run();
+    ws.cmd(&["status"])
+        .stdout(
+            "
+            INCIDENT                   STATUS         AGE     LAST UPDATE  NEXT UPDATE DUE  NOT DELIVERED  TITLE
+            2026-11-22-login-failures  investigating  0m ago  0m ago       10:30 UTC        2 unknown      Login failures
+
+            `outage retry ID` finishes what did not go out; `outage history ID` shows it.
+            ",
+        )
+        .run();
+
+    let report = json(
+        &ws.cmd(&["retry", "latest", "--json"])
+            .any_stdout()
+            .status(1)
+            .run(),
+    );
+    let outcomes: Vec<&str> = report["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["delivered", "unknown", "delivered"]);
     ws.cmd(&["retry", "latest"])
-        .stderr("error: 1 delivery(ies) of update 1 have an unknown outcome (the process ended mid-request); check the channel, then pass --include-unknown to send them again\n")
+        .stderr("error: 1 delivery(ies) of update 1 have an unknown outcome (the process ended mid-request) and may have gone out; check the channel, then pass --include-unknown to send them again\n")
         .status(2)
         .run();
     let report = json(
@@ -484,7 +553,7 @@ fn a_killed_process_leaves_unknown_and_retry_completes_it() {
             .any_stdout()
             .run(),
     );
-    assert_eq!(report["deliveries"][0]["outcome"], "delivered");
+    assert_eq!(report["deliveries"][1]["outcome"], "delivered");
     let requests = emulator.requests_to("/json/hook");
     assert_eq!(requests.len(), 2);
     assert_eq!(
@@ -492,4 +561,5 @@ fn a_killed_process_leaves_unknown_and_retry_completes_it() {
         requests[1].header("webhook-id"),
         "the receiver can drop the repeat"
     );
+    assert_eq!(emulator.requests_to("/slack/chat").len(), 2);
 }

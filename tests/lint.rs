@@ -66,7 +66,7 @@ fn each_rule_has_a_passing_and_a_failing_case() {
                 "--no-next",
             ],
             &["--no-next"],
-            "error[missing-next-update]: a investigating update must say when the next one comes; add --next-update 30m",
+            "error[missing-next-update]: An investigating update must say when the next one comes; add --next-update 30m (next_update in an update file)",
         ),
         (
             "update-interval",

@@ -27,7 +27,7 @@ fn the_example_config_publishes_the_banner_and_feed_and_skips_the_rest() {
     ws.cmd(&with(&["--yes"]))
         .stdout(
             "
-            2026-11-22-login-failures: update 1 (investigating) posted
+            opened new incident 2026-11-22-login-failures: update 1 (investigating) posted
 
             CHANNEL          KIND      OUTCOME    ATTEMPTS  LINK OR ERROR
             banner           banner    delivered  1         [DIR]/public/status-banner.html
@@ -121,20 +121,37 @@ fn a_dry_run_shows_every_rendering_and_writes_nothing() {
     let output = ws
         .cmd(&with(&["--dry-run", "--channels", "feed"]))
         .stdout(
-            "
+            r#"
             ── feed (feed) ─────────────────────────────────────────────────────────
-            Investigating: Login failures
+            <?xml version="1.0"?>
+            <feed xmlns="http://www.w3.org/2005/Atom">
+              <title>Example Inc status</title>
+              <id>tag:status.example.com,2026:incidents</id>
+              <updated>2026-11-22T10:00:00+00:00</updated>
+              <author>
+                <name>Example Inc</name>
+              </author>
+              <link href="https://status.example.com/feed.atom" rel="self"/>
+              <link href="https://status.example.com" rel="alternate"/>
+              <entry>
+                <title>[Investigating] Login failures</title>
+                <id>tag:status.example.com,2026-11-22:2026-11-22-login-failures/update-1</id>
+                <updated>2026-11-22T10:00:00+00:00</updated>
+                <link href="https://status.example.com" rel="alternate"/>
+                <content type="text">Investigating: Login failures
 
             Some customers cannot log in to the web app. We are looking into it.
             Next update by 10:30 UTC.
 
-            https://status.example.com
+            https://status.example.com</content>
+              </entry>
+            </feed>
 
             CHANNEL  KIND  OUTCOME  ATTEMPTS  LINK OR ERROR
             feed     feed  planned  0
 
             Dry run: nothing was sent and nothing was recorded.
-            ",
+            "#,
         )
         .run();
     assert!(output.status.success());
@@ -209,7 +226,7 @@ fn the_message_can_come_from_stdin_or_an_update_file() {
     ])
     .stdout(
         "
-            2026-11-22-database-upgrade: update 1 (scheduled) posted
+            opened new incident 2026-11-22-database-upgrade: update 1 (scheduled) posted
 
             CHANNEL  KIND    OUTCOME    ATTEMPTS  LINK OR ERROR
             banner   banner  delivered  1         [DIR]/public/status-banner.html
@@ -229,7 +246,7 @@ fn the_message_can_come_from_stdin_or_an_update_file() {
 fn missing_inputs_are_usage_errors() {
     let ws = example();
     ws.cmd(&["post", "--title", "x", "--message", "y", "--yes"])
-        .stderr("error: the update needs a status: pass --status investigating (or identified, monitoring, resolved; for maintenance scheduled, in-progress, completed)\n")
+        .stderr("error: the update needs --status (investigating, identified, monitoring, resolved; for maintenance scheduled, in-progress, completed)\n")
         .status(2)
         .run();
     ws.cmd(&["post", "--status", "fixed", "--title", "x", "--message", "y", "--yes"])
@@ -237,7 +254,7 @@ fn missing_inputs_are_usage_errors() {
         .status(2)
         .run();
     ws.cmd(&with(&["--yes", "--eta", "soon"]))
-        .stderr("error: --eta: `soon` is not a time; write 14:30, +45m, or an RFC 3339 time such as 2026-11-22T14:30:00Z\n")
+        .stderr("error: --eta / eta: `soon` is not a time; write 14:30, +45m, or an RFC 3339 time such as 2026-11-22T14:30:00Z\n")
         .status(2)
         .run();
     ws.cmd(&with(&["--yes", "--channels", "nope"]))

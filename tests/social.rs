@@ -290,7 +290,7 @@ fn every_facebook_error_class_lands_in_the_right_outcome() {
                 &graph(200, false, "(#200) Permissions error"),
             )],
             "facebook failed 1",
-            "Facebook answered 400 Bad Request: (#200) Permissions error (code 200)",
+            "Facebook answered 400 Bad Request: (#200) Permissions error (code 200); the token lacks a permission: posting needs pages_manage_posts and pages_read_engagement, commenting pages_manage_engagement",
         ),
     ];
     for (faults, expected, error) in cases {
@@ -354,9 +354,9 @@ fn x_renderings_fit_280_weighted_characters_without_losing_facts() {
     );
     assert_eq!(outcome(&report, 0), "x delivered 1");
     let text = &emulator.with(|inner| inner.x.posts[0].text.clone());
-    assert!(outage::wording::count::weighted_length(text) <= 280);
+    assert!(crate::support::twitter_text::weighted_length(text) <= 280);
     assert!(
-        outage::wording::count::weighted_length(text) > 260,
+        crate::support::twitter_text::weighted_length(text) > 260,
         "shortened too much: {text}"
     );
     assert!(
@@ -399,7 +399,8 @@ fn channels_lists_secrets_and_check_verifies_credentials_without_posting() {
         .any_stdout()
         .status(1)
         .run();
-    assert!(String::from_utf8_lossy(&output.stdout).contains("FAILED: Facebook answered 400 Bad Request: Invalid OAuth access token - Cannot parse access token (code 190); the Page token expired or was revoked"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("FAILED: Facebook answered 400 Bad Request: Invalid OAuth access token - Cannot parse access token (code 190); the Page token expired or was revoked"), "{stdout}");
 }
 
 #[test]

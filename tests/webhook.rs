@@ -180,7 +180,12 @@ fn every_format_is_delivered_in_its_services_shape() {
         slack["blocks"][0]["text"]["text"],
         "*Investigating: Login failures &amp; SSO*\nSome customers cannot log in to the web app. We are looking into it.\nNext update by 10:30 UTC.\n_Internal note:_ Root cause suspected in auth-7.\n<https://status.example.com|Status page>"
     );
-    let discord = &emulator.requests_to("/discord/api/webhooks/123/token")[0];
+    assert!(
+        emulator
+            .requests_to("/discord/api/webhooks/123/token")
+            .is_empty()
+    );
+    let discord = &emulator.requests_to("/discord/api/v10/webhooks/123/token")[0];
     assert_eq!(discord.query, "wait=true");
     assert_eq!(
         discord.json()["allowed_mentions"],
@@ -251,7 +256,12 @@ fn a_failing_channel_never_stops_the_others() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("slack       webhook  failed     1         Slack answered 410 Gone: channel_is_archived; the endpoint is gone, remove it or replace the url"), "{stdout}");
     assert!(stdout.contains("teams       webhook  failed     3         Teams answered 500 Internal Server Error: no details"), "{stdout}");
-    assert!(stdout.contains("Some deliveries did not succeed; `outage retry 2026-11-22-login-failures-sso` sends them again."));
+    assert!(
+        stdout.contains(
+            "\n`outage retry 2026-11-22-login-failures-sso` sends the 2 that failed again.\n"
+        ),
+        "{stdout}"
+    );
     assert_eq!(
         ws.query("SELECT channel, state, attempts FROM deliveries ORDER BY rowid"),
         [
@@ -267,13 +277,9 @@ fn a_failing_channel_never_stops_the_others() {
 #[test]
 fn rate_limits_are_honoured_up_to_the_cap() {
     let emulator = emulator();
-    emulator.fail(
-        "/discord/api/webhooks/123/token",
-        vec![Fault::status(
-            429,
-            r#"{"message": "You are being rate limited.", "retry_after": 0.2, "global": false}"#,
-        )],
-    );
+    // Sent to the versioned API, the wait is 0.2 s; read from the unversioned one it would be
+    // 200 "seconds", over the cap.
+    emulator.with(|inner| inner.discord_rate_limit = Some(0.2));
     emulator.fail(
         &slack_path(),
         vec![Fault::status(429, "rate_limited").with_header("retry-after", "1")],
@@ -306,7 +312,7 @@ fn rate_limits_are_honoured_up_to_the_cap() {
     );
     assert_eq!(
         report["deliveries"][4]["error"],
-        "Mattermost answered 429 Too Many Requests: no details; rate limited for 60m, longer than max_retry_wait (2s); run `outage retry` later"
+        "Mattermost answered 429 Too Many Requests: no details; rate limited for 1h, longer than max_retry_wait (2s); run `outage retry` later"
     );
 }
 

@@ -1,84 +1,210 @@
-//! The website banner: a small HTML fragment and a JSON file that the site serves, rewritten from
-//! the whole current state (every open incident and upcoming or running maintenance), so posting
-//! to one incident never erases another's banner.
+//! The website banner: a small HTML fragment (and a JSON twin) that the site serves, rendered
+//! in the plan from the whole current state (every open incident and upcoming or running
+//! maintenance), so posting to one incident never erases another's banner.
 //!
-//! Both files are written atomically: a temporary file in the same folder, then a rename, so a
-//! reader never sees half a file.
+//! The fragment stays under 2 KB: it is included in every page of the site. When the open
+//! incidents do not fit, it shows the most severe and most recent ones that do, each with its
+//! facts whole (only messages are shortened), and says how many more are on the status page. A
+//! full banner never refuses a post.
 
-use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Channel, Context, Failure, Post, Receipt};
-use crate::config::{ChannelConfig, ChannelSettings, Organization};
-use crate::journal::Journal;
-use crate::update::{Kind, Update};
-use crate::wording::render::{Projection, Renderer, banner_html};
+use super::files::Files;
+use super::{BuildCx, Channel, Kind, RenderCx, Rendering};
+use crate::config;
+use crate::update::{Impact, IncidentKind, Status, Update};
+use crate::wording::facts::{Escape, Shown};
+use crate::wording::render::{FileOut, Output, shorten};
+use crate::wording::rules::{Finding, RuleId};
 
-#[derive(Clone)]
-pub struct Banner {
-    channel: ChannelConfig,
-    renderer: Arc<Renderer>,
-    context: Context,
+/// The banner is included in every page of the site: keep it small.
+pub(crate) const LIMIT: usize = 2048;
+
+/// How much of each message the banner keeps, tried in turn until everything fits.
+const MESSAGE_BUDGETS: [usize; 7] = [280, 240, 200, 160, 120, 80, 40];
+
+#[derive(Debug, Clone)]
+pub(crate) struct Banner {
+    html_path: PathBuf,
+    json_path: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    html_path: PathBuf,
+    json_path: Option<PathBuf>,
+}
+
+pub(crate) fn parse(rest: toml::Table, base: &Path) -> anyhow::Result<Arc<dyn Kind>> {
+    let raw: Raw = config::kind_settings(rest, "banner", &[])?;
+    Ok(Arc::new(Banner {
+        html_path: config::file_path(base, &raw.html_path, "html_path")?,
+        json_path: raw
+            .json_path
+            .map(|path| config::file_path(base, &path, "json_path"))
+            .transpose()?,
+    }))
+}
+
+#[derive(Serialize)]
+struct Item {
+    status_label: &'static str,
+    title: String,
+    message: String,
+    window: Option<String>,
+    eta: Option<String>,
+    next_update: Option<String>,
+    /// The incident's own page, when it differs from the banner's link.
+    link: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Context {
+    items: Vec<Item>,
+    /// How many open incidents did not fit.
+    more: usize,
+    link: Option<String>,
+    background: &'static str,
+    foreground: &'static str,
+}
+
+/// Most severe first, then most recent.
+fn severity(update: &Update) -> u8 {
+    match (update.kind, update.impact, update.status) {
+        (IncidentKind::Incident, Some(Impact::Critical), _) => 5,
+        (IncidentKind::Incident, Some(Impact::Major), _) => 4,
+        (IncidentKind::Incident, None, _) => 3,
+        (IncidentKind::Incident, Some(Impact::Minor), _) => 2,
+        (IncidentKind::Maintenance, _, Status::InProgress) => 1,
+        (IncidentKind::Maintenance, ..) => 0,
+    }
 }
 
 impl Banner {
-    pub fn new(channel: ChannelConfig, renderer: Arc<Renderer>, context: Context) -> Banner {
-        Banner {
-            channel,
-            renderer,
-            context,
+    fn item(cx: &RenderCx<'_>, update: &Update, budget: usize, link: &Option<String>) -> Item {
+        let facts = cx.facts_of(update, cx.now);
+        let message = shorten(&update.message, budget);
+        Item {
+            status_label: facts.status_label,
+            title: facts.title,
+            message: if update.correction && !update.message.starts_with("Correction") {
+                format!("Correction: {message}")
+            } else {
+                message
+            },
+            window: facts.starts.map(|starts| match facts.ends {
+                Some(ends) => format!("From {starts} to {ends}."),
+                None => format!("From {starts}."),
+            }),
+            eta: facts.eta,
+            next_update: facts.next_update,
+            link: facts.link.filter(|own| Some(own) != link.as_ref()),
         }
     }
 
-    fn write(&self) -> anyhow::Result<Receipt> {
-        let ChannelSettings::Banner(settings) = &self.channel.settings else {
-            unreachable!("a banner channel has banner settings")
+    fn html(&self, cx: &RenderCx<'_>, open: &[&Update]) -> Result<(String, usize), Finding> {
+        let name = cx.template("banner.html");
+        let link = cx.links.status_url.clone();
+        let incident_open = open
+            .iter()
+            .any(|update| update.kind == IncidentKind::Incident);
+        // Dark text on pale backgrounds: both pairs pass WCAG AA contrast.
+        let (background, foreground) = if incident_open {
+            ("#fff4e5", "#7a2e00")
+        } else {
+            ("#e8f1fb", "#0b3d6e")
         };
-        let journal = Journal::open(&self.context.journal_path)?;
-        let projection = Projection {
-            open: journal.open_updates()?,
-            recent: Vec::new(),
-        };
-        let now = crate::update::now()?;
-        let org = &self.context.organization;
-        let rendering = banner_html(&self.renderer, &self.channel, org, now, &projection)?;
-        write_atomically(
-            &settings.html_path,
-            format!("{}\n", rendering.text).as_bytes(),
-        )?;
-        if let Some(json_path) = &settings.json_path {
-            write_atomically(json_path, json(&projection.open, org, now).as_bytes())?;
+        for shown in (0..=open.len()).rev() {
+            for budget in MESSAGE_BUDGETS {
+                let context = Context {
+                    items: open[..shown]
+                        .iter()
+                        .map(|update| Banner::item(cx, update, budget, &link))
+                        .collect(),
+                    more: open.len() - shown,
+                    link: link.clone(),
+                    background,
+                    foreground,
+                };
+                let html = cx.renderer.render(&name, &context)?;
+                if html.len() <= LIMIT {
+                    return Ok((html, shown));
+                }
+            }
         }
-        Ok(Receipt {
-            url: Some(settings.html_path.display().to_string()),
-            ..Receipt::default()
-        })
+        Err(Finding::new(
+            RuleId::TooLong,
+            format!("the banner template is over {LIMIT} bytes even with nothing in it"),
+        ))
     }
 }
 
-#[async_trait]
-impl Channel for Banner {
-    async fn deliver(&self, _post: &Post) -> Result<Receipt, Failure> {
-        // The file system is quick but blocking; keep it off the runtime's worker threads.
-        let banner = self.clone();
-        tokio::task::spawn_blocking(move || banner.write())
-            .await
-            .map_err(|err| Failure::Unknown(format!("the banner writer stopped: {err}")))?
-            .map_err(|err| Failure::Permanent(format!("{err:#}")))
+impl Kind for Banner {
+    fn name(&self) -> &'static str {
+        "banner"
     }
 
-    fn repeat_is_safe(&self) -> bool {
+    fn template_output(&self) -> Output {
+        Output::Html
+    }
+
+    fn is_projection(&self) -> bool {
+        true
+    }
+
+    fn render(&self, cx: &RenderCx<'_>) -> Result<Rendering, Finding> {
+        let mut open: Vec<&Update> = cx.projection.open.iter().collect();
+        open.sort_by(|a, b| {
+            severity(b)
+                .cmp(&severity(a))
+                .then(b.posted_at.cmp(&a.posted_at))
+        });
+        let (html, shown) = self.html(cx, &open)?;
+        let folded = !open[..shown]
+            .iter()
+            .any(|update| update.incident == cx.update.incident);
+        let mut files = vec![FileOut {
+            path: self.html_path.clone(),
+            content: format!("{html}\n"),
+        }];
+        if let Some(path) = &self.json_path {
+            files.push(FileOut {
+                path: path.clone(),
+                content: state_json(&cx.projection.open, cx, cx.now),
+            });
+        }
+        Ok(Rendering {
+            text: html,
+            files,
+            folded,
+            ..Rendering::default()
+        })
+    }
+
+    fn shown<'a>(&self, rendering: &'a Rendering) -> Vec<Shown<'a>> {
+        vec![Shown {
+            parts: vec![rendering.text.as_str()],
+            escape: Escape::Html,
+        }]
+    }
+
+    fn build(&self, _cx: &BuildCx<'_>, _channel: &str) -> anyhow::Result<Arc<dyn Channel>> {
+        Ok(Arc::new(Files))
+    }
+
+    fn repeat_is_safe(&self, _started: Option<Timestamp>, _now: Timestamp) -> bool {
         true
     }
 }
 
-/// The banner's JSON file: the same state as the HTML, for sites that render it themselves.
-pub fn json(open: &[Update], org: &Organization, now: Timestamp) -> String {
+/// The banner's JSON file: the same state as the HTML, whole, for sites that render it themselves.
+fn state_json(open: &[Update], cx: &RenderCx<'_>, now: Timestamp) -> String {
     let item = |update: &Update| {
         let time = |at: Option<Timestamp>| at.map(|at| at.to_string());
         json!({
@@ -93,10 +219,11 @@ pub fn json(open: &[Update], org: &Organization, now: Timestamp) -> String {
             "next_update": time(update.next_update),
             "starts": time(update.starts),
             "ends": time(update.ends),
+            "url": cx.links.for_incident(&update.incident),
             "updated_at": update.posted_at.to_string(),
         })
     };
-    let of_kind = |kind: Kind| -> Vec<_> {
+    let of_kind = |kind: IncidentKind| -> Vec<_> {
         open.iter()
             .filter(|update| update.kind == kind)
             .map(item)
@@ -105,27 +232,10 @@ pub fn json(open: &[Update], org: &Organization, now: Timestamp) -> String {
     let value = json!({
         "version": 1,
         "generated_at": now.to_string(),
-        "organization": org.name,
-        "status_url": org.status_url,
-        "incidents": of_kind(Kind::Incident),
-        "maintenance": of_kind(Kind::Maintenance),
+        "organization": cx.organization.name,
+        "status_url": cx.links.status_url,
+        "incidents": of_kind(IncidentKind::Incident),
+        "maintenance": of_kind(IncidentKind::Maintenance),
     });
     serde_json::to_string_pretty(&value).expect("JSON values serialize") + "\n"
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(folder)
-        .map_err(|err| anyhow::anyhow!("cannot create {}: {err}", folder.display()))?;
-    let mut file = tempfile::NamedTempFile::new_in(folder)
-        .map_err(|err| anyhow::anyhow!("cannot write in {}: {err}", folder.display()))?;
-    file.write_all(bytes)?;
-    file.as_file().sync_all()?;
-    file.persist(path)
-        .map_err(|err| anyhow::anyhow!("cannot replace {}: {}", path.display(), err.error))?;
-    Ok(())
 }

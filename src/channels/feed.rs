@@ -1,94 +1,114 @@
 //! The Atom feed (RFC 4287): the most recent updates of every incident, with ids that never
-//! change, rewritten atomically like the banner.
+//! change, rendered in the plan from the journal's recent updates plus this one, and written whole
+//! like the banner.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use atom_syndication::{Content, Entry, Feed as AtomFeed, FixedDateTime, Link, Person, Text};
 use jiff::Timestamp;
+use serde::Deserialize;
 
-use super::banner::write_atomically;
-use super::{Channel, Context, Failure, Post, Receipt};
-use crate::config::{ChannelConfig, ChannelSettings, FeedSettings, Organization};
-use crate::journal::Journal;
+use super::files::Files;
+use super::{BuildCx, Channel, Kind, RenderCx, Rendering};
+use crate::config;
 use crate::update::Update;
-use crate::wording::render::{Projection, Renderer};
+use crate::wording::fit::Measure;
+use crate::wording::render::FileOut;
+use crate::wording::rules::Finding;
 
-#[derive(Clone)]
-pub struct Feed {
-    channel: ChannelConfig,
-    renderer: Arc<Renderer>,
-    context: Context,
+#[derive(Debug, Clone)]
+pub(crate) struct Feed {
+    path: PathBuf,
+    max_entries: usize,
+    feed_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    path: PathBuf,
+    #[serde(default = "twenty")]
+    max_entries: usize,
+    feed_url: Option<String>,
+}
+
+fn twenty() -> usize {
+    20
+}
+
+/// The most entries a feed keeps.
+pub(crate) const MAX_ENTRIES: usize = 200;
+
+pub(crate) fn parse(rest: toml::Table, base: &Path) -> anyhow::Result<Arc<dyn Kind>> {
+    let raw: Raw = config::kind_settings(rest, "feed", &[])?;
+    if raw.max_entries == 0 || raw.max_entries > MAX_ENTRIES {
+        anyhow::bail!("max_entries must be between 1 and {MAX_ENTRIES}");
+    }
+    if let Some(url) = &raw.feed_url {
+        config::check_url(url).map_err(|err| anyhow::anyhow!("feed_url: {err:#}"))?;
+    }
+    Ok(Arc::new(Feed {
+        path: config::file_path(base, &raw.path, "path")?,
+        max_entries: raw.max_entries,
+        feed_url: raw.feed_url,
+    }))
 }
 
 impl Feed {
-    pub fn new(channel: ChannelConfig, renderer: Arc<Renderer>, context: Context) -> Feed {
-        Feed {
-            channel,
-            renderer,
-            context,
-        }
+    /// An entry says what the feed's text of that update says, written as of its own time.
+    fn entry_text(cx: &RenderCx<'_>, update: &Update) -> Result<String, Finding> {
+        let facts = cx.facts_of(update, update.posted_at);
+        cx.fitted("plain.txt", &facts, Measure::Unlimited)
+    }
+}
+
+impl Kind for Feed {
+    fn name(&self) -> &'static str {
+        "feed"
     }
 
-    fn write(&self) -> anyhow::Result<Receipt> {
-        let ChannelSettings::Feed(settings) = &self.channel.settings else {
-            unreachable!("a feed channel has feed settings")
-        };
-        let journal = Journal::open(&self.context.journal_path)?;
-        let recent = journal.recent_updates(settings.max_entries)?;
-        let org = &self.context.organization;
-        let xml = build(&recent, org, settings, crate::update::now()?, |update| {
-            entry_text(&self.renderer, &self.channel, org, update)
-        });
-        write_atomically(&settings.path, xml.as_bytes())?;
-        Ok(Receipt {
-            url: Some(settings.path.display().to_string()),
-            ..Receipt::default()
+    fn is_projection(&self) -> bool {
+        true
+    }
+
+    fn render(&self, cx: &RenderCx<'_>) -> Result<Rendering, Finding> {
+        let recent: Vec<&Update> = cx.projection.recent.iter().take(self.max_entries).collect();
+        let mut texts = Vec::with_capacity(recent.len());
+        for update in &recent {
+            texts.push(Feed::entry_text(cx, update)?);
+        }
+        let text = Feed::entry_text(cx, cx.update)?;
+        let xml = build(&recent, &texts, cx, self.feed_url.as_deref(), cx.now);
+        Ok(Rendering {
+            text,
+            files: vec![FileOut {
+                path: self.path.clone(),
+                content: xml,
+            }],
+            ..Rendering::default()
         })
     }
-}
 
-/// An entry says what the feed channel's rendering of that update said.
-pub fn entry_text(
-    renderer: &Renderer,
-    channel: &ChannelConfig,
-    org: &Organization,
-    update: &Update,
-) -> String {
-    let (rendering, _) = renderer.render(
-        channel,
-        update,
-        org,
-        update.posted_at,
-        &Projection::default(),
-    );
-    rendering.map_or_else(|| update.message.clone(), |rendering| rendering.text)
-}
-
-#[async_trait]
-impl Channel for Feed {
-    async fn deliver(&self, _post: &Post) -> Result<Receipt, Failure> {
-        let feed = self.clone();
-        tokio::task::spawn_blocking(move || feed.write())
-            .await
-            .map_err(|err| Failure::Unknown(format!("the feed writer stopped: {err}")))?
-            .map_err(|err| Failure::Permanent(format!("{err:#}")))
+    fn build(&self, _cx: &BuildCx<'_>, _channel: &str) -> anyhow::Result<Arc<dyn Channel>> {
+        Ok(Arc::new(Files))
     }
 
-    fn repeat_is_safe(&self) -> bool {
+    fn repeat_is_safe(&self, _started: Option<Timestamp>, _now: Timestamp) -> bool {
         true
     }
 }
 
-/// Builds the feed from the most recent updates, newest first.
-pub fn build(
-    recent: &[Update],
-    org: &Organization,
-    settings: &FeedSettings,
+/// The feed from the most recent updates, newest first, each with its text.
+fn build(
+    recent: &[&Update],
+    texts: &[String],
+    cx: &RenderCx<'_>,
+    feed_url: Option<&str>,
     now: Timestamp,
-    text_of: impl Fn(&Update) -> String,
 ) -> String {
-    let authority = [settings.feed_url.as_deref(), org.status_url.as_deref()]
+    let org = cx.organization;
+    let authority = [feed_url, org.status_url.as_deref()]
         .into_iter()
         .flatten()
         .find_map(|url| reqwest::Url::parse(url).ok()?.host_str().map(str::to_owned))
@@ -102,7 +122,7 @@ pub fn build(
     author.set_name(org.name.clone());
     feed.set_authors(vec![author]);
     let mut links = Vec::new();
-    if let Some(url) = &settings.feed_url {
+    if let Some(url) = feed_url {
         links.push(link(url, "self"));
     }
     if let Some(url) = &org.status_url {
@@ -111,7 +131,8 @@ pub fn build(
     feed.set_links(links);
     let entries = recent
         .iter()
-        .map(|update| {
+        .zip(texts)
+        .map(|(update, text)| {
             let mut entry = Entry::default();
             let date = update.posted_at.to_zoned(jiff::tz::TimeZone::UTC).date();
             entry.set_id(format!(
@@ -124,18 +145,25 @@ pub fn build(
                 update.title
             )));
             entry.set_updated(atom_time(update.posted_at));
-            if let Some(url) = &org.status_url {
-                entry.set_links(vec![link(url, "alternate")]);
+            if let Some(url) = cx.links.for_incident(&update.incident) {
+                entry.set_links(vec![link(&url, "alternate")]);
             }
             let mut content = Content::default();
             content.set_content_type("text".to_owned());
-            content.set_value(text_of(update));
+            content.set_value(text.clone());
             entry.set_content(content);
             entry
         })
         .collect::<Vec<_>>();
     feed.set_entries(entries);
-    feed.to_string()
+    let config = atom_syndication::WriteConfig {
+        write_document_declaration: true,
+        indent_size: Some(2),
+    };
+    let bytes = feed
+        .write_with_config(Vec::new(), config)
+        .expect("writing to memory cannot fail");
+    String::from_utf8(bytes).expect("the feed is UTF-8") + "\n"
 }
 
 fn link(href: &str, rel: &str) -> Link {

@@ -1,44 +1,317 @@
-//! Channel adapters: the one trait every channel implements, and the registry that builds them.
+//! Channels: the one module per channel kind, the registry that reads them from the config, and
+//! the two traits every kind implements.
+//!
+//! A kind ([`Kind`]) owns its config section and its validation (pure: no secret is read, no
+//! network touched), its rendering (templates, limit, how length is measured, escaping), its
+//! credential check and its adapter. The facts it carries come from the one table in
+//! [`crate::wording::facts`]. Adding a kind is its module plus one line in [`REGISTRY`]; the
+//! contract tests at the end of this file then run over it.
 //!
 //! # The adapter contract
 //!
-//! An adapter turns one rendered post into one remote effect and says how it went. It:
+//! An adapter ([`Channel`]) turns one rendering into one remote effect and says how it went. It:
 //!
 //! 1. MUST send exactly the rendering it is given (the body bytes as rendered; it may add
-//!    transport details such as signatures, auth and thread anchors, never change the words);
-//! 2. MUST make at most one attempt per call: retries, timeouts, concurrency, the journal and
-//!    progress belong to the dispatcher;
-//! 3. MUST classify every failure as [`Failure::Transient`] (nothing happened, try again),
-//!    [`Failure::RateLimited`] (try again after the wait, if given), [`Failure::Permanent`]
-//!    (retrying cannot help) or [`Failure::Unknown`] (the request may have taken effect);
-//! 4. MUST return the remote id and a link when the remote side gives them, so that follow-ups can
-//!    thread and the report can link;
-//! 5. MUST NOT put a secret into any error message, receipt or log line;
-//! 6. SHOULD say, through [`Channel::repeat_is_safe`], whether sending the same post twice is
-//!    harmless (an idempotency key, an overwritten file), which lets the dispatcher retry an
-//!    unknown outcome;
-//! 7. MAY make a second request within one attempt only as the channel's own fallback for one
-//!    post (X: a refused reply is posted standalone), and MUST then say so in the receipt's note.
+//!    transport details such as signatures, auth and thread anchors, never change the words), and
+//!    MUST NOT read the journal or render anything itself;
+//! 2. MUST make at most one attempt per call: retries, timeouts, concurrency, the journal,
+//!    redaction and progress belong to the dispatcher;
+//! 3. MUST classify every failure ([`Failure`]): transient (nothing happened, try again),
+//!    rate-limited (try again after the wait, if given), permanent (retrying cannot help) or
+//!    unknown (the request may have taken effect);
+//! 4. MUST return the remote id and a link when the remote side gives them, so that follow-ups
+//!    can thread and the report can link; a reply thread returns every part's id;
+//! 5. MUST read every response body through [`http::read_body`] (bounded);
+//! 6. MAY make a further request within one attempt only as the channel's own fallback for one
+//!    post (X: a refused reply is posted standalone; Facebook: a refused comment becomes a Page
+//!    post), and MUST then say so in the receipt's note.
 //!
-//! Everything is checked before this point: building a channel ([`build`]) resolves its secrets
-//! and fails with a configuration error, so a channel that is not ready blocks the whole post.
+//! Whether sending the same post twice is harmless is the kind's to say
+//! ([`Kind::repeat_is_safe`]): the dispatcher then retries an unknown outcome, and `retry`
+//! finishes such deliveries without asking.
 
-pub mod banner;
-pub mod email;
-pub mod facebook;
-pub mod feed;
-pub mod oauth1;
-pub mod webhook;
-pub mod x;
+pub(crate) mod banner;
+pub(crate) mod email;
+pub(crate) mod facebook;
+pub(crate) mod feed;
+pub(crate) mod files;
+pub(crate) mod http;
+mod stub;
+pub(crate) mod webhook;
+pub(crate) mod x;
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use anyhow::bail;
 use async_trait::async_trait;
+use jiff::{SignedDuration, Timestamp};
 
-use crate::config::{ChannelConfig, ChannelSettings, Organization};
-use crate::wording::render::Rendering;
+use crate::config::{Audience, Organization, RawChannel, SecretSource};
+use crate::journal::Thread;
+use crate::redact::Redactor;
+use crate::update::Update;
+use crate::wording::facts::{Escape, Facts, Shown};
+use crate::wording::fit::{self, Measure};
+pub use crate::wording::render::Rendering;
+use crate::wording::render::{Output, Renderer};
+use crate::wording::rules::Finding;
+
+pub use self::stub::StubChannel;
+
+/// Every channel kind: its name in `kind = "…"` and the function that reads its section.
+pub(crate) const REGISTRY: [(&str, Parse); 6] = [
+    ("webhook", webhook::parse),
+    ("banner", banner::parse),
+    ("feed", feed::parse),
+    ("x", x::parse),
+    ("facebook", facebook::parse),
+    ("email", email::parse),
+];
+
+/// Reads a kind's own keys of a `[[channel]]` section; relative paths resolve against the folder.
+pub(crate) type Parse = fn(toml::Table, &Path) -> anyhow::Result<Arc<dyn Kind>>;
+
+/// One configured channel.
+#[derive(Clone, Debug)]
+pub(crate) struct ChannelConfig {
+    pub(crate) name: String,
+    pub(crate) audience: Audience,
+    pub(crate) enabled: bool,
+    pub(crate) template: Option<std::path::PathBuf>,
+    pub(crate) timeout: Option<SignedDuration>,
+    pub(crate) kind: Arc<dyn Kind>,
+}
+
+impl ChannelConfig {
+    /// The secrets that cannot be read now, each as `field_env VAR` / `field_file PATH`.
+    pub(crate) fn missing_secrets(&self) -> Vec<String> {
+        self.kind
+            .secrets()
+            .into_iter()
+            .filter(|(field, source)| source.resolve(&self.name, field).is_err())
+            .map(|(field, source)| source.describe(field))
+            .collect()
+    }
+}
+
+/// Reads a `[[channel]]` section with its kind.
+pub(crate) fn configure(raw: RawChannel, base: &Path) -> anyhow::Result<ChannelConfig> {
+    let place = raw.place.clone();
+    let Some((_, parse)) = REGISTRY.iter().find(|(name, _)| *name == raw.kind) else {
+        let names: Vec<&str> = REGISTRY.iter().map(|(name, _)| *name).collect();
+        bail!(
+            "{place}: unknown kind `{}`; use one of {}",
+            raw.kind,
+            names.join(", ")
+        );
+    };
+    let kind = parse(raw.rest, base).map_err(|err| anyhow::anyhow!("{place}: {err:#}"))?;
+    Ok(ChannelConfig {
+        name: raw.name,
+        audience: raw.audience,
+        enabled: raw.enabled,
+        template: raw.template,
+        timeout: raw.timeout,
+        kind,
+    })
+}
+
+/// What a channel kind is: read from the config, rendered in the plan, built before sending.
+pub(crate) trait Kind: fmt::Debug + Send + Sync {
+    /// Its name in `kind = "…"`.
+    fn name(&self) -> &'static str;
+
+    /// Every secret it reads, with its field name.
+    fn secrets(&self) -> Vec<(&'static str, &SecretSource)> {
+        Vec::new()
+    }
+
+    /// Its recipients: one target (`""`) for most, one per address for email, one per
+    /// subscriber of a webhook's `urls_file`.
+    fn targets(&self) -> anyhow::Result<Vec<String>> {
+        Ok(vec![String::new()])
+    }
+
+    /// What a custom `template` replaces, which decides its escaping.
+    fn template_output(&self) -> Output {
+        Output::Text
+    }
+
+    /// Renders one update. A projection renders the state it is given, this update applied.
+    fn render(&self, cx: &RenderCx<'_>) -> Result<Rendering, Finding>;
+
+    /// The texts of a rendering a reader sees, with their escaping, for the `missing-fact` check.
+    fn shown<'a>(&self, rendering: &'a Rendering) -> Vec<Shown<'a>> {
+        vec![Shown {
+            parts: rendering.posts().collect(),
+            escape: Escape::None,
+        }]
+    }
+
+    /// Whether it writes files from the whole state (banner, feed) rather than sending a message.
+    fn is_projection(&self) -> bool {
+        false
+    }
+
+    /// Whether follow-ups continue the incident's thread (the adapter is given where it stands).
+    fn threads(&self) -> bool {
+        false
+    }
+
+    /// Builds the adapter, resolving the secrets. An error here is a configuration error.
+    fn build(&self, cx: &BuildCx<'_>, channel: &str) -> anyhow::Result<Arc<dyn Channel>>;
+
+    /// Whether sending the same post again is harmless: a file rewritten, an idempotency key the
+    /// receiver honours. `started` is when the first attempt began.
+    fn repeat_is_safe(&self, _started: Option<Timestamp>, _now: Timestamp) -> bool {
+        false
+    }
+}
+
+/// The state a projection renders: the journal's, with this update applied.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Projection {
+    /// The latest update of every open incident and upcoming or running maintenance.
+    pub(crate) open: Vec<Update>,
+    /// The most recent updates, newest first.
+    pub(crate) recent: Vec<Update>,
+}
+
+/// The link every post carries for an incident.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Links {
+    pub(crate) status_url: Option<String>,
+}
+
+impl Links {
+    pub(crate) fn for_incident(&self, _incident: &str) -> Option<String> {
+        self.status_url.clone()
+    }
+}
+
+/// What a kind renders with.
+pub(crate) struct RenderCx<'a> {
+    pub(crate) channel: &'a ChannelConfig,
+    pub(crate) update: &'a Update,
+    pub(crate) organization: &'a Organization,
+    pub(crate) now: Timestamp,
+    pub(crate) renderer: &'a Renderer,
+    pub(crate) projection: &'a Projection,
+    pub(crate) links: &'a Links,
+}
+
+impl RenderCx<'_> {
+    /// The facts of this update as written for this channel's audience.
+    pub(crate) fn facts(&self) -> Facts {
+        self.facts_of(self.update, self.now)
+    }
+
+    /// The facts of any update (a projection shows several), as this channel writes them.
+    pub(crate) fn facts_of(&self, update: &Update, now: Timestamp) -> Facts {
+        Facts::written(
+            update,
+            &self.organization.name,
+            &self.organization.timezone,
+            now,
+            self.links.for_incident(&update.incident),
+            self.channel.audience == Audience::Internal,
+        )
+    }
+
+    /// The template to render: the channel's own when it has one, else `built_in`.
+    pub(crate) fn template(&self, built_in: &str) -> String {
+        self.renderer.template_for(
+            &self.channel.name,
+            self.channel.kind.template_output(),
+            built_in,
+        )
+    }
+
+    /// Whether the channel has its own template.
+    pub(crate) fn is_custom(&self) -> bool {
+        self.channel.template.is_some()
+    }
+
+    /// One text from `built_in` (or the channel's own template), the message shortened to fit.
+    pub(crate) fn fitted(
+        &self,
+        built_in: &str,
+        facts: &Facts,
+        measure: Measure,
+    ) -> Result<String, Finding> {
+        let name = self.template(built_in);
+        fit::fitted(measure, facts, &|facts| self.renderer.render(&name, facts))
+    }
+
+    /// The posts of a channel with reply threads.
+    pub(crate) fn threaded(
+        &self,
+        built_in: &str,
+        facts: &Facts,
+        measure: Measure,
+    ) -> Result<Rendering, Finding> {
+        let name = self.template(built_in);
+        let mut posts = fit::threaded(measure, facts, self.is_custom(), &|facts| {
+            self.renderer.render(&name, facts)
+        })?
+        .into_iter();
+        Ok(Rendering {
+            text: posts.next().unwrap_or_default(),
+            more: posts.collect(),
+            ..Rendering::default()
+        })
+    }
+}
+
+/// What adapters are built with.
+pub(crate) struct BuildCx<'a> {
+    pub(crate) organization: &'a Organization,
+    /// The per-attempt timeout, for transports that keep their own (SMTP).
+    pub(crate) timeout: Duration,
+    pub(crate) redactor: &'a Redactor,
+    /// Built on first use: loading the system's root certificates takes milliseconds that a
+    /// post to files only should not pay.
+    http: OnceLock<reqwest::Client>,
+}
+
+impl<'a> BuildCx<'a> {
+    pub(crate) fn new(
+        organization: &'a Organization,
+        timeout: Duration,
+        redactor: &'a Redactor,
+    ) -> BuildCx<'a> {
+        BuildCx {
+            organization,
+            timeout,
+            redactor,
+            http: OnceLock::new(),
+        }
+    }
+
+    /// The one HTTP client every channel shares.
+    pub(crate) fn http(&self) -> anyhow::Result<reqwest::Client> {
+        if let Some(client) = self.http.get() {
+            return Ok(client.clone());
+        }
+        let client = http::client()?;
+        Ok(self.http.get_or_init(|| client).clone())
+    }
+
+    /// Reads a secret and remembers its value, so that no text leaving an adapter shows it.
+    pub(crate) fn secret(
+        &self,
+        channel: &str,
+        field: &str,
+        source: &SecretSource,
+    ) -> anyhow::Result<String> {
+        let value = source.resolve(channel, field)?;
+        self.redactor.add(&value);
+        Ok(value)
+    }
+}
 
 /// One delivery's input: the rendering and what the remote side needs to place it.
 #[derive(Clone, Debug)]
@@ -51,57 +324,130 @@ pub struct Post {
     pub sequence: u32,
     pub rendering: Rendering,
     /// The remote ids of this incident's earlier posts on this channel, for threading.
-    pub thread: Option<Thread>,
+    pub thread: Option<PostThread>,
+    /// The parts of a reply thread that an earlier attempt already posted (their remote ids):
+    /// they are not posted again.
+    pub posted: Vec<String>,
 }
 
 /// Where an incident's thread stands on one channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Thread {
+pub struct PostThread {
+    /// The incident's first post on this channel.
     pub first_remote_id: String,
+    /// Its last post: what the next one replies to.
     pub last_remote_id: String,
     pub previous_sequence: u32,
+}
+
+impl From<Thread> for PostThread {
+    fn from(thread: Thread) -> PostThread {
+        PostThread {
+            first_remote_id: thread.first_remote_id,
+            last_remote_id: thread.last_remote_id,
+            previous_sequence: thread.previous_sequence,
+        }
+    }
 }
 
 /// What the remote side said when it accepted a post.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Receipt {
+    /// The post's id (the last post's, for a reply thread).
     pub remote_id: Option<String>,
+    /// Every post's id, oldest first, when the update took more than one.
+    pub parts: Vec<String>,
     pub url: Option<String>,
     /// Something the report should say, such as a reply posted standalone.
     pub note: Option<String>,
 }
 
+/// How a delivery failed, as the adapter classifies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// Nothing happened; trying again may work.
+    Transient,
+    /// The service throttles; try again after the wait, when it gives one.
+    RateLimited,
+    /// Retrying cannot help.
+    Permanent,
+    /// The request may have taken effect.
+    Unknown,
+}
+
+/// A failed attempt: its class, a message in the service's own words (redacted by the
+/// dispatcher), a wait the service asked for, and the parts of a thread that did go out.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Failure {
-    Transient(String),
-    RateLimited {
-        message: String,
-        retry_after: Option<Duration>,
-    },
-    Permanent(String),
-    Unknown(String),
+pub struct Failure {
+    pub class: Class,
+    pub message: String,
+    pub retry_after: Option<Duration>,
+    pub posted: Vec<String>,
 }
 
 impl Failure {
-    pub fn message(&self) -> &str {
-        match self {
-            Failure::Transient(message)
-            | Failure::Permanent(message)
-            | Failure::Unknown(message)
-            | Failure::RateLimited { message, .. } => message,
+    fn new(class: Class, message: impl Into<String>) -> Failure {
+        Failure {
+            class,
+            message: message.into(),
+            retry_after: None,
+            posted: Vec::new(),
         }
+    }
+
+    pub fn transient(message: impl Into<String>) -> Failure {
+        Failure::new(Class::Transient, message)
+    }
+
+    pub fn rate_limited(message: impl Into<String>, retry_after: Option<Duration>) -> Failure {
+        Failure::new(Class::RateLimited, message).with_wait(retry_after)
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Failure {
+        Failure::new(Class::Permanent, message)
+    }
+
+    pub fn unknown(message: impl Into<String>) -> Failure {
+        Failure::new(Class::Unknown, message)
+    }
+
+    /// A wait the service asked for (`Retry-After` on a 503, say).
+    #[must_use]
+    pub fn with_wait(mut self, wait: Option<Duration>) -> Failure {
+        self.retry_after = wait;
+        self
+    }
+
+    /// The parts of a reply thread that went out before this failure.
+    #[must_use]
+    pub fn with_posted(mut self, posted: Vec<String>) -> Failure {
+        self.posted = posted;
+        self
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.class == Class::Transient
+    }
+
+    pub fn is_rate_limited(&self) -> bool {
+        self.class == Class::RateLimited
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        self.class == Class::Permanent
+    }
+
+    /// Whether the request may have taken effect.
+    pub fn is_unknown(&self) -> bool {
+        self.class == Class::Unknown
     }
 }
 
+/// The adapter: one attempt to deliver one post.
 #[async_trait]
 pub trait Channel: Send + Sync {
     /// Makes one attempt to deliver `post`.
     async fn deliver(&self, post: &Post) -> Result<Receipt, Failure>;
-
-    /// Whether delivering the same post twice is harmless.
-    fn repeat_is_safe(&self) -> bool {
-        false
-    }
 
     /// How many deliveries of this channel may be in flight at once (`max_in_flight` caps it too).
     fn concurrency(&self) -> usize {
@@ -114,185 +460,30 @@ pub trait Channel: Send + Sync {
     }
 }
 
-/// What the projection channels need to read the current state when they write.
-#[derive(Clone, Debug)]
-pub struct Context {
-    pub organization: Organization,
-    pub journal_path: PathBuf,
-    /// Built on first use: loading the system's root certificates takes milliseconds that a
-    /// post to files only should not pay.
-    http: Arc<std::sync::OnceLock<reqwest::Client>>,
-    /// The per-attempt timeout, for transports that keep their own (SMTP).
-    pub timeout: Duration,
-}
-
-impl Context {
-    /// The one HTTP client every channel shares.
-    pub fn http(&self) -> anyhow::Result<reqwest::Client> {
-        if let Some(client) = self.http.get() {
-            return Ok(client.clone());
+/// Reads a subscriber or recipient list: one entry a line, blank lines and `#` comments skipped;
+/// `check` turns a line into its entry or says what is wrong with it.
+pub(crate) fn read_list<T>(
+    path: &Path,
+    what: &str,
+    mut check: impl FnMut(&str) -> anyhow::Result<T>,
+) -> anyhow::Result<Vec<T>> {
+    let text = crate::limits::read_text(path, crate::limits::LIST, what)?;
+    let mut entries = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
         }
-        let client = http_client()?;
-        Ok(self.http.get_or_init(|| client).clone())
-    }
-
-    pub fn new(
-        config: &crate::config::Config,
-        journal_path: &std::path::Path,
-    ) -> anyhow::Result<Context> {
-        Ok(Context {
-            organization: config.organization.clone(),
-            journal_path: journal_path.to_owned(),
-            http: Arc::default(),
-            timeout: config.dispatch.timeout.unsigned_abs(),
-        })
-    }
-}
-
-/// Where one channel sends: one target (`""`) for most, one per address for email, one per
-/// subscriber of a webhook's `urls_file`.
-pub fn targets(channel: &ChannelConfig) -> anyhow::Result<Vec<String>> {
-    if let ChannelSettings::Webhook(webhook) = &channel.settings {
-        let mut targets = Vec::new();
-        if webhook.url.is_some() {
-            targets.push(String::new());
-        }
-        if let Some(path) = &webhook.urls_file {
-            let subscribers = webhook::read_subscribers(path)
-                .map_err(|err| anyhow::anyhow!("channel `{}`: {err:#}", channel.name))?;
-            targets.extend(subscribers.into_iter().map(|(target, _)| target));
-        }
-        return Ok(targets);
-    }
-    let ChannelSettings::Email(email) = &channel.settings else {
-        return Ok(vec![String::new()]);
-    };
-    let mut targets: Vec<String> = Vec::new();
-    let mut push = |address: String| {
-        if !targets
-            .iter()
-            .any(|known| known.eq_ignore_ascii_case(&address))
-        {
-            targets.push(address);
-        }
-    };
-    for address in email.to.iter().chain(&email.cc).chain(&email.bcc) {
-        let mailbox = crate::config::check_mailbox(address)?;
-        push(mailbox.email.to_string());
-    }
-    if let Some(path) = &email.recipients_file {
-        let text = std::fs::read_to_string(path).map_err(|err| {
+        entries.push(check(line).map_err(|err| {
             anyhow::anyhow!(
-                "channel `{}`: recipients_file {}: {err}",
-                channel.name,
-                path.display()
+                "{}:{}: {err:#}; fix or remove the line",
+                path.display(),
+                number + 1
             )
-        })?;
-        for (number, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let mailbox = crate::config::check_mailbox(line).map_err(|err| {
-                anyhow::anyhow!(
-                    "{}:{}: {err:#}; fix or remove the line",
-                    path.display(),
-                    number + 1
-                )
-            })?;
-            push(mailbox.email.to_string());
-        }
+        })?);
     }
-    Ok(targets)
+    Ok(entries)
 }
 
-/// Builds the adapter for one configured channel, resolving its secrets. An error here is a
-/// configuration error: nothing has been sent.
-pub fn build(
-    channel: &ChannelConfig,
-    renderer: Arc<crate::wording::render::Renderer>,
-    context: &Context,
-) -> anyhow::Result<Arc<dyn Channel>> {
-    Ok(match &channel.settings {
-        ChannelSettings::Webhook(settings) => Arc::new(webhook::Webhook::new(
-            &channel.name,
-            settings,
-            context.http()?,
-        )?),
-        ChannelSettings::Banner(_) => Arc::new(banner::Banner::new(
-            channel.clone(),
-            renderer,
-            context.clone(),
-        )),
-        ChannelSettings::Feed(_) => {
-            Arc::new(feed::Feed::new(channel.clone(), renderer, context.clone()))
-        }
-        ChannelSettings::X(settings) => {
-            Arc::new(x::X::new(&channel.name, settings, context.http()?)?)
-        }
-        ChannelSettings::Facebook(settings) => Arc::new(facebook::Facebook::new(
-            &channel.name,
-            settings,
-            context.organization.status_url.clone(),
-            context.http()?,
-        )?),
-        ChannelSettings::Email(settings) => Arc::new(email::Email::new(
-            &channel.name,
-            settings,
-            &context.organization.name,
-            context.timeout,
-        )?),
-    })
-}
-
-/// One HTTP client for every channel: connections are reused and the limits are set once.
-pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .user_agent(concat!("outage/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|err| anyhow::anyhow!("cannot set up the HTTP client: {err}"))
-}
-
-/// Classifies a transport error from reqwest. A failure to connect means nothing was sent; any
-/// later failure may have happened after the remote side acted.
-pub fn classify_transport(err: reqwest::Error) -> Failure {
-    let (connect, timeout) = (err.is_connect(), err.is_timeout());
-    let what = without_url(err);
-    if connect {
-        Failure::Transient(format!("cannot connect: {what}"))
-    } else if timeout {
-        Failure::Unknown(format!("no answer in time: {what}"))
-    } else {
-        Failure::Unknown(format!("the connection failed mid-request: {what}"))
-    }
-}
-
-/// reqwest errors name the URL, which may carry a token (Slack and Discord webhook URLs do).
-fn without_url(err: reqwest::Error) -> String {
-    let err = err.without_url();
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(inner) = source {
-        let inner_text = inner.to_string();
-        if !text.contains(&inner_text) {
-            text = format!("{text}: {inner_text}");
-        }
-        source = inner.source();
-    }
-    text
-}
-
-/// Reads a `Retry-After` header given in seconds (fractions allowed).
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    let seconds: f64 = value.trim().parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
-}
-
-/// Cuts a remote error body to one short line for the report.
-pub fn short_body(body: &str) -> String {
-    let line = body.split_whitespace().collect::<Vec<_>>().join(" ");
-    crate::wording::render::shorten(&line, 200)
-}
+#[cfg(test)]
+mod contract;

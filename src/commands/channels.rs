@@ -1,17 +1,15 @@
 //! `outage channels`: the configured channels and whether their secrets are present; `--check`
-//! verifies each channel's credentials with the service, without posting.
+//! verifies each enabled channel's credentials with its service, without posting.
 
 use std::io::Write;
-use std::sync::Arc;
 
-use anyhow::Context as _;
 use serde::Serialize;
 
-use super::{Setup, exit};
-use crate::channels::{self, Context};
 use crate::cli::{ChannelsArgs, Cli};
+use crate::error::{Done, Error, Phase};
+use crate::redact::Redactor;
 use crate::report::print_table;
-use crate::wording::render::Renderer;
+use crate::setup::{self, Setup};
 
 #[derive(Serialize)]
 struct Row {
@@ -30,66 +28,27 @@ struct Check {
     message: String,
 }
 
-pub fn run(cli: &Cli, args: &ChannelsArgs) -> anyhow::Result<u8> {
-    let setup = Setup::load(cli)?;
+pub(crate) fn run(cli: &Cli, args: &ChannelsArgs) -> Result<Done, Error> {
+    let setup = Setup::load(cli).usage()?;
     let mut rows: Vec<Row> = setup
-        .config
         .channels
         .iter()
         .map(|channel| Row {
             name: channel.name.clone(),
-            kind: channel.kind(),
-            audience: match channel.audience {
-                crate::config::Audience::Public => "public",
-                crate::config::Audience::Internal => "internal",
-            },
+            kind: channel.kind.name(),
+            audience: channel.audience.as_str(),
             enabled: channel.enabled,
             missing_secrets: channel.missing_secrets(),
             check: None,
         })
         .collect();
     if args.check {
-        let renderer = Arc::new(Renderer::new(&setup.config.channels)?);
-        let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-        let _entered = runtime.enter();
-        let context = Context::new(&setup.config, &setup.state_path)?;
-        let timeout = setup.config.dispatch.timeout.unsigned_abs();
-        let mut tasks = Vec::new();
-        for channel in setup
-            .config
-            .channels
-            .iter()
-            .filter(|channel| channel.enabled)
-        {
-            let built = channels::build(channel, renderer.clone(), &context);
-            tasks.push((
-                channel.name.clone(),
-                runtime.spawn(async move {
-                    let adapter = built.map_err(|err| format!("not ready: {err:#}"))?;
-                    match tokio::time::timeout(timeout, adapter.check()).await {
-                        Ok(Ok(message)) => Ok(message),
-                        Ok(Err(failure)) => Err(failure.message().to_owned()),
-                        Err(_) => Err("no answer in time".to_owned()),
-                    }
-                }),
-            ));
-        }
-        for (name, task) in tasks {
-            let result = runtime.block_on(task)?;
-            let row = rows
-                .iter_mut()
-                .find(|row| row.name == name)
-                .expect("listed");
-            row.check = Some(match result {
-                Ok(message) => Check { ok: true, message },
-                Err(message) => Check { ok: false, message },
-            });
-        }
+        check(&setup, &mut rows).usage()?;
     }
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &rows)?;
-        writeln!(out)?;
+        serde_json::to_writer_pretty(&mut out, &rows).usage()?;
+        writeln!(out).usage()?;
     } else {
         let table: Vec<[String; 6]> = rows
             .iter()
@@ -119,18 +78,60 @@ pub fn run(cli: &Cli, args: &ChannelsArgs) -> anyhow::Result<u8> {
             &mut out,
             ["NAME", "KIND", "AUDIENCE", "ENABLED", "SECRETS", "CHECK"],
             &table,
-        )?;
+        )
+        .usage()?;
     }
     let enabled = rows.iter().filter(|row| row.enabled);
     let failed = enabled
         .clone()
         .any(|row| row.check.as_ref().is_some_and(|check| !check.ok));
     let missing = enabled.clone().any(|row| !row.missing_secrets.is_empty());
-    Ok(if missing {
-        exit::USAGE
-    } else if failed {
-        exit::DELIVERY_FAILED
+    if missing {
+        // The table says which; the exit code says a post would not go out.
+        return Err(Error::Usage(anyhow::anyhow!(
+            "a secret is missing for an enabled channel; nothing could be posted"
+        )));
+    }
+    Ok(if failed {
+        Done::DeliveryFailed
     } else {
-        exit::OK
+        Done::Ok
     })
+}
+
+/// Asks every enabled channel's service whether its credentials work, all at once.
+fn check(setup: &Setup, rows: &mut [Row]) -> anyhow::Result<()> {
+    let runtime = setup::runtime()?;
+    let _entered = runtime.enter();
+    let redactor = Redactor::default();
+    let timeout = setup.config.dispatch.timeout.unsigned_abs();
+    let mut tasks = Vec::new();
+    for channel in setup.channels.iter().filter(|channel| channel.enabled) {
+        let built = setup.build([channel.name.as_str()], &redactor);
+        let redactor = redactor.clone();
+        tasks.push((
+            channel.name.clone(),
+            runtime.spawn(async move {
+                let mut adapters = built.map_err(|err| format!("not ready: {err:#}"))?;
+                let adapter = adapters.drain().next().expect("one built").1;
+                match tokio::time::timeout(timeout, adapter.check()).await {
+                    Ok(Ok(message)) => Ok(redactor.redact(&message)),
+                    Ok(Err(failure)) => Err(redactor.redact(&failure.message)),
+                    Err(_) => Err("no answer in time".to_owned()),
+                }
+            }),
+        ));
+    }
+    for (name, task) in tasks {
+        let result = runtime.block_on(task)?;
+        let row = rows
+            .iter_mut()
+            .find(|row| row.name == name)
+            .expect("listed");
+        row.check = Some(match result {
+            Ok(message) => Check { ok: true, message },
+            Err(message) => Check { ok: false, message },
+        });
+    }
+    Ok(())
 }

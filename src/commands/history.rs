@@ -1,39 +1,45 @@
 //! `outage history ID`: the timeline of one incident, each update with its text and, per channel,
-//! the outcome, the link or the error, and the attempts.
+//! the outcome, the link or the error, and the attempts. It only reads.
 
 use std::io::Write;
 
 use serde::Serialize;
 
-use super::{Setup, open_journal_for_reading, resolve_incident};
+use super::resolve_incident;
 use crate::cli::{Cli, HistoryArgs};
-use crate::journal::PublishLock;
+use crate::error::{Done, Error, Phase};
+use crate::journal::{self, Allowed, incident_lock};
 use crate::report::{DeliveryReport, Report};
+use crate::setup::Setup;
 use crate::update::Update;
 
 #[derive(Serialize)]
 struct Entry {
     #[serde(flatten)]
     update: Update,
-    allowed: serde_json::Value,
+    allowed: Allowed,
     deliveries: Vec<DeliveryReport>,
 }
 
-pub fn run(cli: &Cli, args: &HistoryArgs) -> anyhow::Result<u8> {
-    let setup = Setup::load(cli)?;
-    let journal = open_journal_for_reading(&setup.state_path)?;
-    let incident_id = resolve_incident(&journal, &args.incident)?;
-    let incident = journal.incident(&incident_id)?.expect("resolved above");
-    let in_flight = PublishLock::is_held(&setup.state_path);
+pub(crate) fn run(cli: &Cli, args: &HistoryArgs) -> Result<Done, Error> {
+    let setup = Setup::load(cli).usage()?;
+    let mut journal = journal::open_existing(&setup.state).usage()?;
+    let incident_id = resolve_incident(&*journal, &args.incident).usage()?;
+    let incident = journal
+        .incident(&incident_id)
+        .usage()?
+        .expect("resolved above");
+    let in_flight = journal.is_locked(&incident_lock(&incident_id));
     let mut entries = Vec::new();
-    for stored in journal.updates(&incident_id)? {
+    for stored in journal.updates(&incident_id).usage()? {
         let deliveries = journal
-            .deliveries(&stored.id)?
+            .deliveries(&stored.id)
+            .usage()?
             .iter()
             .map(|delivery| DeliveryReport::from_journal(delivery, in_flight))
             .collect();
         entries.push(Entry {
-            allowed: serde_json::from_str(&stored.allowed).unwrap_or_default(),
+            allowed: stored.allowed,
             update: stored.update,
             deliveries,
         });
@@ -43,18 +49,20 @@ pub fn run(cli: &Cli, args: &HistoryArgs) -> anyhow::Result<u8> {
         serde_json::to_writer_pretty(
             &mut out,
             &serde_json::json!({ "incident": incident, "updates": entries }),
-        )?;
-        writeln!(out)?;
-        return Ok(super::exit::OK);
+        )
+        .usage()?;
+        writeln!(out).usage()?;
+        return Ok(Done::Ok);
     }
     writeln!(
         out,
         "{} ({}, {}): {}",
         incident.id, incident.kind, incident.status, incident.title
-    )?;
+    )
+    .usage()?;
     for entry in entries {
         let update = &entry.update;
-        writeln!(out)?;
+        writeln!(out).usage()?;
         let correction = if update.correction {
             ", correction"
         } else {
@@ -64,25 +72,20 @@ pub fn run(cli: &Cli, args: &HistoryArgs) -> anyhow::Result<u8> {
             out,
             "#{} {} at {}{correction}",
             update.sequence, update.status, update.posted_at
-        )?;
+        )
+        .usage()?;
         for line in update.message.lines() {
-            writeln!(out, "  {line}")?;
+            writeln!(out, "  {line}").usage()?;
         }
-        if let Some(object) = entry.allowed.as_object() {
-            for (rule, reason) in object {
-                writeln!(
-                    out,
-                    "  allowed {rule}: {}",
-                    reason.as_str().unwrap_or_default()
-                )?;
-            }
+        for (rule, reason) in &entry.allowed {
+            writeln!(out, "  allowed {rule}: {reason}").usage()?;
         }
         let report = Report::new(update, entry.deliveries, Vec::new());
         let mut table = Vec::new();
-        report.print_table(&mut table)?;
+        report.print_table(&mut table).usage()?;
         for line in String::from_utf8_lossy(&table).lines() {
-            writeln!(out, "  {line}")?;
+            writeln!(out, "  {line}").usage()?;
         }
     }
-    Ok(super::exit::OK)
+    Ok(Done::Ok)
 }

@@ -1,47 +1,54 @@
 //! `outage lint`: the wording rules and every rendering's checks, without sending or recording.
+//! It needs no secret: a CI step can lint an update file before anyone holds the keys.
 
 use std::io::Write;
 
-use super::{Draft, Setup, exit, prepare};
 use crate::cli::{Cli, LintArgs};
-use crate::journal::Journal;
+use crate::error::{Done, Error, Phase};
+use crate::input::Draft;
+use crate::journal::{self, Access};
+use crate::plan::{self, Planning};
 use crate::report::{self, Report};
+use crate::setup::Setup;
 use crate::update;
-use crate::wording::render::Renderer;
 use crate::wording::rules::Severity;
 
-pub fn run(cli: &Cli, args: &LintArgs) -> anyhow::Result<u8> {
-    let setup = Setup::load(cli)?;
-    let draft = Draft::read(&args.update, None)?;
-    let renderer = Renderer::new(&setup.config.channels)?;
-    let journal = Journal::open_if_exists(&setup.state_path)?;
-    let prepared = prepare(
-        draft,
-        &setup.config,
-        journal.as_ref(),
+pub(crate) fn run(cli: &Cli, args: &LintArgs) -> Result<Done, Error> {
+    let setup = Setup::load(cli).usage()?;
+    let draft = Draft::read(&args.update).usage()?;
+    let renderer = setup.renderer().usage()?;
+    let journal = journal::open(&setup.state, Access::ReadOnly).usage()?;
+    let planning = plan::plan_for(
+        plan::Purpose::Lint,
+        &draft,
+        &setup,
+        journal.as_deref(),
         &renderer,
-        update::now()?,
-    )?;
+        update::now().usage()?,
+    )
+    .usage()?;
+    let Planning::New(plan) = planning else {
+        unreachable!("lint does not look for reruns")
+    };
     let report = Report {
         dry_run: true,
-        ..Report::new(&prepared.update, Vec::new(), prepared.findings)
+        ..Report::new(&plan.update, Vec::new(), plan.findings)
     };
     let mut out = std::io::stdout().lock();
     if args.json {
-        report.print_json(&mut out)?;
+        report.print_json(&mut out).usage()?;
     } else {
-        report::print_findings(&mut out, &report.findings)?;
+        report::print_findings(&mut out, &report.findings).usage()?;
         let errors = report.findings.iter().filter(|f| f.blocks()).count();
         let warnings = report
             .findings
             .iter()
             .filter(|f| f.severity == Severity::Warning)
             .count();
-        writeln!(out, "{errors} error(s), {warnings} warning(s)")?;
+        writeln!(out, "{errors} error(s), {warnings} warning(s)").usage()?;
     }
-    Ok(if report.blocked() {
-        exit::POLICY
-    } else {
-        exit::OK
-    })
+    if report.blocked() {
+        return Err(Error::Policy { said: true });
+    }
+    Ok(Done::Ok)
 }

@@ -1,102 +1,90 @@
-//! `outage post`: check, render, journal, send, report.
+//! `outage post`: plan, confirm, record, send, report.
 
-use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context;
 
-use super::{Draft, Prepared, Setup, exit, prepare};
-use crate::channels::{self, Context};
+use super::send::{self, Ready, Sending};
+use super::{finish, retry_hint};
 use crate::cli::{Cli, PostArgs};
-use crate::journal::{Delivery, Journal, NewDelivery, PublishLock, State};
-use crate::report::{self, DeliveryReport, Report};
+use crate::error::{Done, Error, Phase, say};
+use crate::input::Draft;
+use crate::journal::{self, Access, Journal, NewDelivery, NewUpdate, State, incident_lock};
+use crate::plan::{self, Plan, Planning};
+use crate::report::{self, DeliveryReport, Report, Shown};
+use crate::setup::Setup;
 use crate::update;
 use crate::wording::render::Renderer;
 
-pub fn run(cli: &Cli, args: &PostArgs) -> anyhow::Result<u8> {
-    let setup = Setup::load(cli)?;
-    let draft = Draft::read(&args.update, args.idempotency_key.as_deref())?;
-    let renderer = Arc::new(Renderer::new(&setup.config.channels)?);
-    let now = update::now()?;
-
+pub(crate) fn run(cli: &Cli, args: &PostArgs) -> Result<Done, Error> {
+    let setup = Setup::load(cli).usage()?;
+    let draft = Draft::read(&args.update).usage()?;
+    let renderer = setup.renderer().usage()?;
+    let now = update::now().usage()?;
     if args.dry_run {
-        let journal = Journal::open_if_exists(&setup.state_path)?;
-        let prepared = prepare(draft, &setup.config, journal.as_ref(), &renderer, now)?;
-        let report = preview(&prepared, true);
-        let mut out = std::io::stdout().lock();
+        return dry_run(&setup, &draft, &renderer, now, args);
+    }
+    let mut journal = journal::open(&setup.state, Access::ReadWrite)
+        .usage()?
+        .expect("a journal opened for writing exists");
+    let planning = lock_and_plan(
+        &mut *journal,
+        &draft,
+        &setup,
+        &renderer,
+        now,
+        args.quiet || args.json,
+    )
+    .usage()?;
+    let plan = match planning {
+        Planning::Rerun(stored) => {
+            let report = Report {
+                rerun: true,
+                ..Report::recorded(
+                    &stored.update,
+                    &journal.deliveries(&stored.id).usage()?,
+                    false,
+                )
+            };
+            let hint = retry_hint(&report, &setup, now);
+            return finish(
+                &report,
+                args.json,
+                "already posted; nothing was sent again",
+                hint,
+            )
+            .usage();
+        }
+        Planning::New(plan) => plan,
+    };
+    if plan.blocked() {
+        let report = preview(&plan, false);
         if args.json {
-            report.print_json(&mut out)?;
+            report.print_json(&mut std::io::stdout()).usage()?;
         } else {
-            report.print_renderings(&mut out)?;
-            report.print_table(&mut out)?;
-            report::print_findings(&mut std::io::stderr(), &report.findings)?;
+            report::print_findings(&mut std::io::stderr(), &plan.findings).usage()?;
         }
-        if report.blocked() {
-            return rejected(args.json);
-        }
-        if !args.json {
-            writeln!(out, "\nDry run: nothing was sent and nothing was recorded.")?;
-        }
-        return Ok(exit::OK);
+        return Err(Error::Policy { said: args.json });
     }
+    confirm(args.yes, &plan).usage()?;
 
-    // One publisher at a time: the sequence number and the thread anchors read below stay true
-    // until this update is recorded and sent.
-    let _lock = PublishLock::acquire(&setup.state_path, || {
-        eprintln!("waiting for another outage process to finish publishing...");
-    })?;
-    let mut journal = Journal::open(&setup.state_path)?;
-    journal.settle_abandoned()?;
-    let prepared = prepare(draft, &setup.config, Some(&journal), &renderer, now)?;
+    let ready = Ready::build(
+        &setup,
+        plan.channels
+            .iter()
+            .filter(|planned| planned.skipped.is_none())
+            .map(|planned| planned.channel.name.as_str()),
+    )
+    .usage()?;
 
-    if let Some(stored) = &prepared.rerun {
-        let report = Report {
-            rerun: true,
-            ..Report::recorded(&stored.update, &journal.deliveries(&stored.id)?, false)
-        };
-        return finish(&report, args.json, "already posted; nothing was sent again");
-    }
-    if preview(&prepared, false).blocked() {
-        if args.json {
-            preview(&prepared, false).print_json(&mut std::io::stdout())?;
-        } else {
-            report::print_findings(&mut std::io::stderr(), &prepared.findings)?;
-        }
-        return rejected(args.json);
-    }
-    confirm(args.yes, &prepared)?;
-
-    // Some transports (lettre's SMTP pool) start tasks when built: build them on the runtime.
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let _entered = runtime.enter();
-    let context = Context::new(&setup.config, &setup.state_path)?;
-    let mut adapters = HashMap::new();
-    let mut problems = Vec::new();
-    for planned in prepared
-        .plan
-        .iter()
-        .filter(|planned| planned.skipped.is_none())
-    {
-        match channels::build(&planned.channel, renderer.clone(), &context) {
-            Ok(adapter) => {
-                adapters.insert(planned.channel.name.clone(), adapter);
-            }
-            Err(err) => problems.push(format!("{err:#}")),
-        }
-    }
-    if !problems.is_empty() {
-        bail!("{}\nnothing was sent", problems.join("\n"));
-    }
-
-    // One delivery per channel and target (an email channel has one per recipient).
+    // One delivery per channel and target (a list has one per recipient).
     let mut deliveries = Vec::new();
-    for planned in &prepared.plan {
+    for planned in &plan.channels {
         for target in &planned.targets {
             deliveries.push(NewDelivery {
                 id: uuid::Uuid::now_v7().to_string(),
                 channel: planned.channel.name.clone(),
-                kind: planned.channel.kind().to_owned(),
+                kind: planned.channel.kind.name().to_owned(),
                 target: target.clone(),
                 state: match planned.skipped {
                     Some(_) => State::Skipped,
@@ -107,52 +95,116 @@ pub fn run(cli: &Cli, args: &PostArgs) -> anyhow::Result<u8> {
             });
         }
     }
-    let allowed: serde_json::Map<String, serde_json::Value> = prepared
-        .allow
-        .iter()
-        .map(|(rule, reason)| (rule.as_str().to_owned(), reason.clone().into()))
-        .collect();
-    let update_id = journal.record(
-        &prepared.update,
-        &prepared.fingerprint,
-        prepared.idempotency_key.as_deref(),
-        &serde_json::Value::Object(allowed).to_string(),
-        &deliveries,
-    )?;
+    let update_id = journal
+        .record(
+            &NewUpdate {
+                update: &plan.update,
+                fingerprint: &plan.fingerprint,
+                input: &plan.input,
+                idempotency_key: plan.idempotency_key.as_deref(),
+                allowed: &plan.allowed,
+            },
+            &deliveries,
+        )
+        .usage()?;
 
-    let recorded = journal.deliveries(&update_id)?;
-    let pending: Vec<&Delivery> = recorded
-        .iter()
-        .filter(|delivery| delivery.state == State::Pending)
+    // Recorded: from here on, whatever fails may come after something went out.
+    let pending: Vec<_> = journal
+        .deliveries(&update_id)
+        .after_recording()?
+        .into_iter()
+        .filter(|delivery| super::is_pending(delivery.state))
         .collect();
-    let jobs = super::jobs(&journal, &setup, &prepared.update, &pending, &adapters)?;
-    let progress = report::progress(args.quiet, args.json);
-    let journal = super::send(&runtime, journal, jobs, &setup, progress)?;
+    let sent = send::send(
+        &ready,
+        journal,
+        Sending {
+            setup: &setup,
+            update: &plan.update,
+            deliveries: pending,
+            renderer: &renderer,
+            now,
+            progress: report::progress(args.quiet, args.json),
+        },
+    )
+    .after_recording()?;
     let report = Report {
-        findings: prepared.findings.clone(),
-        ..Report::recorded(&prepared.update, &journal.deliveries(&update_id)?, true)
+        findings: plan.findings.clone(),
+        opened: plan.opens(),
+        ..Report::recorded(
+            &plan.update,
+            &sent.journal.deliveries(&update_id).after_recording()?,
+            true,
+        )
     };
     if !args.json {
-        report::print_findings(&mut std::io::stderr(), &report.findings)?;
+        report::print_findings(&mut std::io::stderr(), &report.findings).after_recording()?;
     }
-    finish(&report, args.json, "posted")
+    if sent.interrupted {
+        eprintln!("{}", interrupted(&report));
+    }
+    let hint = retry_hint(&report, &setup, now);
+    finish(&report, args.json, "posted", hint).after_recording()
+}
+
+/// Takes the lock of the incident the update goes to and plans under it. When planning places
+/// the update elsewhere (`latest` moved meanwhile), that incident's lock is taken too and the
+/// update is planned again.
+fn lock_and_plan(
+    journal: &mut dyn Journal,
+    draft: &Draft,
+    setup: &Setup,
+    renderer: &Renderer,
+    now: jiff::Timestamp,
+    quiet: bool,
+) -> anyhow::Result<Planning> {
+    let mut on_wait = || {
+        if !quiet {
+            eprintln!("{}", say::WAITING);
+        }
+    };
+    let first = match draft.incident.as_deref() {
+        Some("latest") => journal.latest_incident()?.map(|incident| incident.id),
+        Some(id) => Some(id.to_owned()),
+        None => draft
+            .title
+            .as_deref()
+            .map(|title| update::incident_id(title, now, &setup.config.organization.timezone)),
+    };
+    if let Some(id) = &first {
+        journal.lock(&incident_lock(id), &mut on_wait)?;
+        journal.settle_abandoned(id)?;
+    }
+    for _ in 0..4 {
+        let planning = plan::plan(draft, setup, Some(&*journal), renderer, now)?;
+        let Planning::New(plan) = &planning else {
+            return Ok(planning);
+        };
+        let id = plan.place.incident.clone();
+        if !journal.lock(&incident_lock(&id), &mut on_wait)? {
+            return Ok(planning);
+        }
+        journal.settle_abandoned(&id)?;
+    }
+    anyhow::bail!("the incident kept moving while this update was planned; run the command again")
 }
 
 /// The report of a dry run (`planned`) or of a post that has not been sent yet.
-fn preview(prepared: &Prepared, dry_run: bool) -> Report {
-    let deliveries = prepared
-        .plan
+fn preview(plan: &Plan, dry_run: bool) -> Report {
+    let deliveries = plan
+        .channels
         .iter()
         .map(|planned| DeliveryReport {
             channel: planned.channel.name.clone(),
-            kind: planned.channel.kind().into(),
+            kind: planned.channel.kind.name().into(),
             target: String::new(),
             outcome: if planned.skipped.is_some() {
-                "skipped"
+                Shown::Skipped
             } else {
-                "planned"
+                Shown::Planned
             },
             remote_id: None,
+            parts: Vec::new(),
             url: None,
             attempts: 0,
             error: None,
@@ -161,67 +213,125 @@ fn preview(prepared: &Prepared, dry_run: bool) -> Report {
                 .rendering
                 .as_ref()
                 .map(|rendering| rendering.shown()),
+            rendering: planned.rendering.clone().filter(|_| dry_run),
+            started_at: None,
         })
         .collect();
     Report {
         dry_run,
-        ..Report::new(&prepared.update, deliveries, prepared.findings.clone())
+        opened: plan.opens(),
+        ..Report::new(&plan.update, deliveries, plan.findings.clone())
     }
 }
 
-fn rejected(json: bool) -> anyhow::Result<u8> {
-    if !json {
-        eprintln!("error: the wording policy rejected the update; nothing was sent");
+fn dry_run(
+    setup: &Setup,
+    draft: &Draft,
+    renderer: &Renderer,
+    now: jiff::Timestamp,
+    args: &PostArgs,
+) -> Result<Done, Error> {
+    let journal = journal::open(&setup.state, Access::ReadOnly).usage()?;
+    let planning = plan::plan(draft, setup, journal.as_deref(), renderer, now).usage()?;
+    let plan = match planning {
+        Planning::Rerun(stored) => {
+            let report = Report {
+                rerun: true,
+                dry_run: true,
+                ..Report::recorded(
+                    &stored.update,
+                    &journal
+                        .as_deref()
+                        .map(|journal| journal.deliveries(&stored.id))
+                        .transpose()
+                        .usage()?
+                        .unwrap_or_default(),
+                    false,
+                )
+            };
+            finish(
+                &report,
+                args.json,
+                "already posted; a post would send nothing",
+                None,
+            )
+            .usage()?;
+            return Ok(Done::Ok);
+        }
+        Planning::New(plan) => plan,
+    };
+    let report = preview(&plan, true);
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        report.print_json(&mut out).usage()?;
+    } else {
+        report.print_renderings(&mut out).usage()?;
+        report.print_table(&mut out).usage()?;
+        report::print_findings(&mut std::io::stderr(), &report.findings).usage()?;
     }
-    Ok(exit::POLICY)
+    if report.blocked() {
+        return Err(Error::Policy { said: args.json });
+    }
+    if !args.json {
+        writeln!(out, "\nDry run: nothing was sent and nothing was recorded.").usage()?;
+    }
+    Ok(Done::Ok)
 }
 
 /// Asks on a terminal; refuses in a script that did not pass `--yes`.
-fn confirm(yes: bool, prepared: &Prepared) -> anyhow::Result<()> {
+fn confirm(yes: bool, plan: &Plan) -> anyhow::Result<()> {
     if yes {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        bail!("refusing to post without confirmation: pass --yes (or --dry-run to preview)");
+        anyhow::bail!(say::NO_CONFIRMATION);
     }
-    let count = prepared.plan.iter().filter(|p| p.skipped.is_none()).count();
+    let count = plan.channels.iter().filter(|p| p.skipped.is_none()).count();
     eprint!(
         "Post update {} of {} ({}) to {count} channel(s)? [y/N] ",
-        prepared.update.sequence, prepared.update.incident, prepared.update.status
+        plan.update.sequence, plan.update.incident, plan.update.status
     );
     std::io::stderr().flush()?;
     let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
+    std::io::stdin()
+        .read_line(&mut answer)
+        .context("cannot read the answer")?;
     if matches!(answer.trim(), "y" | "Y" | "yes") {
         Ok(())
     } else {
-        bail!("not posted: nothing was sent")
+        anyhow::bail!(say::NOT_POSTED)
     }
 }
 
-/// Prints the report and turns it into the exit code.
-pub fn finish(report: &Report, json: bool, verb: &str) -> anyhow::Result<u8> {
-    let mut out = std::io::stdout().lock();
-    if json {
-        report.print_json(&mut out)?;
-    } else {
-        writeln!(
-            out,
-            "{}: update {} ({}) {verb}\n",
-            report.incident, report.sequence, report.status
-        )?;
-        report.print_table(&mut out)?;
-        if report.failed() {
-            writeln!(
-                out,
-                "\nSome deliveries did not succeed; `outage retry {}` sends them again.",
-                report.incident
-            )?;
-        }
+/// What Ctrl-C left behind, and how to finish it.
+fn interrupted(report: &Report) -> String {
+    let named = |outcome: Shown| -> Vec<String> {
+        report
+            .deliveries
+            .iter()
+            .filter(|delivery| delivery.outcome == outcome)
+            .map(|delivery| match delivery.target.as_str() {
+                "" => delivery.channel.clone(),
+                target => format!("{} {target}", delivery.channel),
+            })
+            .collect()
+    };
+    let unknown = named(Shown::Unknown);
+    let unsent = named(Shown::Failed);
+    let mut text = "interrupted: sending stopped.".to_owned();
+    if !unknown.is_empty() {
+        text.push_str(&format!(
+            " These may have gone out (unknown): {}.",
+            unknown.join(", ")
+        ));
     }
-    Ok(if report.failed() {
-        exit::DELIVERY_FAILED
-    } else {
-        exit::OK
-    })
+    if !unsent.is_empty() {
+        text.push_str(&format!(" These were not sent: {}.", unsent.join(", ")));
+    }
+    text.push_str(&format!(
+        " `outage retry {}` finishes them (it asks for --include-unknown before sending again \
+         what may have gone out).",
+        report.incident
+    ));
+    text
 }

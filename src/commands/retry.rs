@@ -1,89 +1,159 @@
-//! `outage retry ID`: sends the latest update's failed deliveries again, under the same delivery
-//! ids. Deliveries whose outcome is unknown (the process died mid-request) are only sent with
-//! `--include-unknown`; delivered ones never.
+//! `outage retry ID`: finishes the latest update of an incident, under the same delivery ids.
+//!
+//! A plain `retry` sends again what certainly did not go out (failed), and what may have but
+//! whose repeat is harmless (projections, which are written again from the current state; JSON
+//! webhooks, whose receivers drop a repeated `webhook-id`). What may have gone out elsewhere
+//! (unknown) is sent again only with `--include-unknown`. Delivered ones never are. A delivery
+//! recorded without a rendering (by an earlier version) is rendered now, or skipped with the
+//! reason when it cannot be.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use anyhow::{Context as _, bail};
-
-use super::{Setup, open_journal_for_reading, post::finish, resolve_incident};
-use crate::channels::{self, Context};
 use crate::cli::{Cli, RetryArgs};
-use crate::journal::{PublishLock, State};
+use crate::error::{Done, Error, Phase, say};
+use crate::journal::{self, Access, Change, Delivery, State, incident_lock};
+use crate::plan;
 use crate::report::{self, Report};
-use crate::wording::render::Renderer;
+use crate::setup::Setup;
 
-pub fn run(cli: &Cli, args: &RetryArgs) -> anyhow::Result<u8> {
-    let setup = Setup::load(cli)?;
-    let _lock = PublishLock::acquire(&setup.state_path, || {
-        eprintln!("waiting for another outage process to finish publishing...");
-    })?;
-    let journal = open_journal_for_reading(&setup.state_path)?;
-    journal.settle_abandoned()?;
-    let incident_id = resolve_incident(&journal, &args.incident)?;
-    let latest = journal
-        .latest_update(&incident_id)?
-        .context("the incident has no update")?;
-    let update = latest.update.clone();
-    let deliveries = journal.deliveries(&latest.id)?;
-    let wanted: Vec<_> = deliveries
-        .iter()
-        .filter(|delivery| {
-            delivery.state == State::Failed
-                || (args.include_unknown && delivery.state == State::Unknown)
+use super::send::{self, Ready, Sending};
+use super::{finish, resolve_incident, retry_hint};
+
+pub(crate) fn run(cli: &Cli, args: &RetryArgs) -> Result<Done, Error> {
+    let setup = Setup::load(cli).usage()?;
+    let now = crate::update::now().usage()?;
+    if journal::open(&setup.state, Access::ReadOnly)
+        .usage()?
+        .is_none()
+    {
+        return Err(Error::Usage(anyhow::anyhow!(
+            "no journal at {}; nothing has been posted yet (or pass --state FILE)",
+            setup.state
+        )));
+    }
+    let mut journal = journal::open(&setup.state, Access::ReadWrite)
+        .usage()?
+        .expect("it exists");
+    let incident = resolve_incident(&*journal, &args.incident).usage()?;
+    journal
+        .lock(&incident_lock(&incident), &mut || {
+            if !args.quiet && !args.json {
+                eprintln!("{}", say::WAITING);
+            }
         })
-        .collect();
-    let unknown = deliveries
+        .usage()?;
+    journal.settle_abandoned(&incident).usage()?;
+    let latest = journal
+        .updates(&incident)
+        .usage()?
+        .pop()
+        .ok_or_else(|| Error::Usage(anyhow::anyhow!("incident {incident} has no update")))?;
+    let update = latest.update.clone();
+    let deliveries = journal.deliveries(&latest.id).usage()?;
+    let safe = |delivery: &Delivery| {
+        setup
+            .channel(&delivery.channel)
+            .is_some_and(|channel| channel.kind.repeat_is_safe(delivery.started_at, now))
+    };
+    let mut wanted: Vec<Delivery> = deliveries
         .iter()
-        .filter(|delivery| delivery.state == State::Unknown)
+        .filter(|delivery| match delivery.state {
+            State::Failed | State::Pending => true,
+            State::Unknown => args.include_unknown || safe(delivery),
+            State::Delivered | State::Skipped => false,
+        })
+        .cloned()
+        .collect();
+    let waiting = deliveries
+        .iter()
+        .filter(|delivery| delivery.state == State::Unknown && !safe(delivery))
         .count();
-    if wanted.is_empty() && unknown > 0 && !args.include_unknown {
-        bail!(
-            "{unknown} delivery(ies) of update {} have an unknown outcome (the process ended \
-             mid-request); check the channel, then pass --include-unknown to send them again",
+    if wanted.is_empty() && waiting > 0 && !args.include_unknown {
+        return Err(Error::Usage(anyhow::anyhow!(
+            "{waiting} delivery(ies) of update {} have an unknown outcome (the process ended \
+             mid-request) and may have gone out; check the channel, then pass --include-unknown \
+             to send them again",
             update.sequence
-        );
+        )));
     }
 
-    let renderer = Arc::new(Renderer::new(&setup.config.channels)?);
-    // Some transports (lettre's SMTP pool) start tasks when built: build them on the runtime.
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let _entered = runtime.enter();
-    let context = Context::new(&setup.config, &setup.state_path)?;
-    // One adapter per channel, shared by its recipients (and their connection pool).
-    let mut adapters = HashMap::new();
-    for delivery in &wanted {
-        if adapters.contains_key(&delivery.channel) {
-            continue;
+    // A delivery without a rendering (an earlier version could record one) is rendered now,
+    // from the update as it was recorded.
+    let renderer = setup.renderer().usage()?;
+    let mut changes = Vec::new();
+    let links = setup.links();
+    let projection = plan::projection(Some(&*journal), &update).usage()?;
+    wanted.retain_mut(|delivery| {
+        if delivery.rendering.is_some() {
+            return true;
         }
-        let channel = setup
-            .config
-            .channels
-            .iter()
-            .find(|channel| channel.name == delivery.channel)
-            .with_context(|| {
-                format!(
-                    "channel `{}` is no longer in {}; it cannot be retried",
-                    delivery.channel,
-                    setup.config.path.display()
-                )
-            })?;
-        adapters.insert(
-            delivery.channel.clone(),
-            channels::build(channel, renderer.clone(), &context)?,
-        );
-    }
-    let jobs = super::jobs(&journal, &setup, &update, &wanted, &adapters)?;
-    let ids: Vec<String> = wanted.iter().map(|delivery| delivery.id.clone()).collect();
-    journal.reopen(&ids)?;
-    let progress = report::progress(args.quiet, args.json);
-    let journal = super::send(&runtime, journal, jobs, &setup, progress)?;
-    let report = Report::recorded(&update, &journal.deliveries(&latest.id)?, true);
-    let verb = if ids.is_empty() {
+        let rendered = setup.channel(&delivery.channel).map(|channel| {
+            plan::render_one(
+                &setup,
+                channel,
+                &update,
+                &projection,
+                &renderer,
+                update.posted_at,
+                &links,
+            )
+        });
+        match rendered {
+            Some((Some(rendering), _)) => {
+                changes.push(Change::Rendering {
+                    id: delivery.id.clone(),
+                    rendering: rendering.clone(),
+                });
+                delivery.rendering = Some(rendering);
+                true
+            }
+            Some((None, findings)) => {
+                let why = findings
+                    .first()
+                    .map_or("it cannot be rendered".to_owned(), |f| f.message.clone());
+                changes.push(Change::Skip {
+                    id: delivery.id.clone(),
+                    note: format!("not rendered: {why}"),
+                });
+                false
+            }
+            None => true,
+        }
+    });
+
+    let ready = Ready::build(
+        &setup,
+        wanted.iter().map(|delivery| delivery.channel.as_str()),
+    )
+    .usage()?;
+    changes.extend(wanted.iter().map(|delivery| Change::Reopen {
+        id: delivery.id.clone(),
+    }));
+    journal.apply(&changes).usage()?;
+
+    // From here on, whatever fails may come after something went out.
+    let retried = wanted.len();
+    let sent = send::send(
+        &ready,
+        journal,
+        Sending {
+            setup: &setup,
+            update: &update,
+            deliveries: wanted,
+            renderer: &renderer,
+            now,
+            progress: report::progress(args.quiet, args.json),
+        },
+    )
+    .after_recording()?;
+    let report = Report::recorded(
+        &update,
+        &sent.journal.deliveries(&latest.id).after_recording()?,
+        true,
+    );
+    let verb = if retried == 0 {
         "has nothing to retry"
     } else {
         "retried"
     };
-    finish(&report, args.json, verb)
+    let hint = retry_hint(&report, &setup, now);
+    finish(&report, args.json, verb, hint).after_recording()
 }

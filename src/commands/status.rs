@@ -1,20 +1,25 @@
-//! `outage status`: the open incidents and maintenance, and whether a promised update is overdue.
+//! `outage status`: the open incidents and maintenance, whether a promised update is overdue,
+//! and every incident whose latest update has deliveries that did not go out.
+//!
+//! It only reads: a monitoring user who may read the journal but not write it can run it from
+//! cron, and `--check` exits 4 when an update is overdue.
 
 use std::io::Write;
 
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::{Setup, exit};
 use crate::cli::{Cli, StatusArgs};
-use crate::journal::Journal;
-use crate::report::print_table;
-use crate::update::{Status, format_time};
+use crate::error::{Done, Error, Phase};
+use crate::journal::{self, Access, Filter, Journal, Unsettled, incident_lock};
+use crate::report::print_columns;
+use crate::setup::Setup;
+use crate::update::{IncidentKind, Status, format_time};
 
 #[derive(Serialize)]
 struct Row {
     incident: String,
-    kind: String,
+    kind: IncidentKind,
     status: Status,
     title: String,
     opened_at: Timestamp,
@@ -22,35 +27,17 @@ struct Row {
     updates: u32,
     next_update_due: Option<Timestamp>,
     overdue: bool,
+    /// Deliveries of the latest update that did not go out, or may not have.
+    failed: u32,
+    unknown: u32,
 }
 
-pub fn run(cli: &Cli, args: &StatusArgs) -> anyhow::Result<u8> {
-    let setup = Setup::load(cli)?;
-    let now = crate::update::now()?;
-    let rows: Vec<Row> = match Journal::open_if_exists(&setup.state_path)? {
+pub(crate) fn run(cli: &Cli, args: &StatusArgs) -> Result<Done, Error> {
+    let setup = Setup::load(cli).usage()?;
+    let now = crate::update::now().usage()?;
+    let rows = match journal::open(&setup.state, Access::ReadOnly).usage()? {
         None => Vec::new(),
-        Some(journal) => journal
-            .open_updates()?
-            .into_iter()
-            .zip(journal.incidents(true)?)
-            .map(|(latest, incident)| {
-                let due = latest.next_update.or(match latest.status {
-                    Status::Scheduled => latest.starts,
-                    _ => None,
-                });
-                Row {
-                    incident: incident.id,
-                    kind: incident.kind,
-                    status: incident.status,
-                    title: incident.title,
-                    opened_at: incident.opened_at,
-                    last_update_at: incident.updated_at,
-                    updates: incident.last_sequence,
-                    next_update_due: due,
-                    overdue: due.is_some_and(|due| due < now),
-                }
-            })
-            .collect(),
+        Some(mut journal) => rows(&mut *journal, now).usage()?,
     };
     let overdue = rows.iter().any(|row| row.overdue);
     let mut out = std::io::stdout().lock();
@@ -58,13 +45,27 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> anyhow::Result<u8> {
         serde_json::to_writer_pretty(
             &mut out,
             &serde_json::json!({ "open": rows, "overdue": overdue }),
-        )?;
-        writeln!(out)?;
+        )
+        .usage()?;
+        writeln!(out).usage()?;
     } else if rows.is_empty() {
-        writeln!(out, "No open incidents or maintenance.")?;
+        writeln!(out, "No open incidents or maintenance.").usage()?;
     } else {
         let tz = &setup.config.organization.timezone;
-        let table: Vec<[String; 6]> = rows
+        // The deliveries column shows only when something did not go out.
+        let unsettled = rows.iter().any(|row| row.failed + row.unknown > 0);
+        let mut header = vec![
+            "INCIDENT",
+            "STATUS",
+            "AGE",
+            "LAST UPDATE",
+            "NEXT UPDATE DUE",
+        ];
+        if unsettled {
+            header.push("NOT DELIVERED");
+        }
+        header.push("TITLE");
+        let table: Vec<Vec<String>> = rows
             .iter()
             .map(|row| {
                 let due = match row.next_update_due {
@@ -74,34 +75,94 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> anyhow::Result<u8> {
                     Some(due) => format_time(due, now, tz),
                     None => "-".into(),
                 };
-                [
+                let mut cells = vec![
                     row.incident.clone(),
                     row.status.to_string(),
                     ago(now, row.opened_at),
                     ago(now, row.last_update_at),
                     due,
-                    row.title.clone(),
-                ]
+                ];
+                if unsettled {
+                    cells.push(match (row.failed, row.unknown) {
+                        (0, 0) => "-".to_owned(),
+                        (failed, 0) => format!("{failed} failed"),
+                        (0, unknown) => format!("{unknown} unknown"),
+                        (failed, unknown) => format!("{failed} failed, {unknown} unknown"),
+                    });
+                }
+                cells.push(row.title.clone());
+                cells
             })
             .collect();
-        print_table(
-            &mut out,
-            [
-                "INCIDENT",
-                "STATUS",
-                "AGE",
-                "LAST UPDATE",
-                "NEXT UPDATE DUE",
-                "TITLE",
-            ],
-            &table,
-        )?;
+        let table: Vec<&[String]> = table.iter().map(Vec::as_slice).collect();
+        print_columns(&mut out, &header, &table).usage()?;
+        if unsettled {
+            writeln!(
+                out,
+                "\n`outage retry ID` finishes what did not go out; `outage history ID` shows it."
+            )
+            .usage()?;
+        }
     }
     Ok(if args.check && overdue {
-        exit::OVERDUE
+        Done::Overdue
     } else {
-        exit::OK
+        Done::Ok
     })
+}
+
+/// Open incidents, and closed ones whose last update did not fully go out.
+fn rows(journal: &mut dyn Journal, now: Timestamp) -> anyhow::Result<Vec<Row>> {
+    let unsettled: Vec<Unsettled> = journal.unsettled()?;
+    let mut incidents = journal.incidents(&Filter {
+        only_open: true,
+        since: None,
+    })?;
+    for entry in &unsettled {
+        if !incidents
+            .iter()
+            .any(|incident| incident.id == entry.incident)
+            && let Some(incident) = journal.incident(&entry.incident)?
+        {
+            incidents.push(incident);
+        }
+    }
+    incidents.sort_by(|a, b| a.opened_at.cmp(&b.opened_at).then(a.id.cmp(&b.id)));
+    let latest = journal.open_updates()?;
+    let mut rows = Vec::new();
+    for incident in incidents {
+        let due = latest
+            .iter()
+            .find(|update| update.incident == incident.id)
+            .and_then(|update| {
+                update.next_update.or(match update.status {
+                    Status::Scheduled => update.starts,
+                    Status::InProgress => update.ends,
+                    _ => None,
+                })
+            });
+        let counts = unsettled
+            .iter()
+            .find(|entry| entry.incident == incident.id)
+            .cloned()
+            .unwrap_or_default();
+        let in_flight = counts.pending > 0 && journal.is_locked(&incident_lock(&incident.id));
+        let pending = if in_flight { 0 } else { counts.pending };
+        rows.push(Row {
+            kind: incident.kind,
+            status: incident.status,
+            title: incident.title,
+            opened_at: incident.opened_at,
+            last_update_at: incident.updated_at,
+            updates: incident.last_sequence,
+            next_update_due: due,
+            overdue: incident.is_open && due.is_some_and(|due| due < now),
+            failed: counts.failed,
+            unknown: counts.unknown + pending,
+            incident: incident.id,
+        });
+    }
+    Ok(rows)
 }
 
 /// `5m ago`, `2h 10m ago`.

@@ -1,6 +1,10 @@
-//! Wording: the rules that refuse a dishonest or sloppy text, and the rendering of one update for
-//! every channel from the same facts.
+//! Wording: the facts of an update and the table of who carries them ([`facts`]), the rules that
+//! refuse a dishonest or sloppy text ([`rules`]), the templates ([`render`]), fitting a text to a
+//! channel's limit ([`fit`], [`count`]) and cleaning what people type ([`clean`]).
 
-pub mod count;
-pub mod render;
-pub mod rules;
+pub(crate) mod clean;
+pub(crate) mod count;
+pub(crate) mod facts;
+pub(crate) mod fit;
+pub(crate) mod render;
+pub(crate) mod rules;

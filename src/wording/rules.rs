@@ -1,9 +1,10 @@
 //! Wording rules: the policy that refuses a text which contradicts its status, promises a time
-//! nobody gave, leaves a placeholder in, or forgets when the next update comes.
+//! nobody gave, leaves a placeholder in, patronises, or forgets when the next update comes.
 //!
-//! Rules are pure functions of the [`Update`] and the [`Policy`]; each finding carries a stable
-//! rule id, a severity and a message that says how to fix the text. The rules on renderings
-//! (`too-long`, `missing-fact`) live in [`super::render`] but report through the same type.
+//! Rules are pure functions of the [`Update`], the incident's earlier messages and the
+//! [`Policy`]; each finding carries a stable rule id, a severity and a message that says how to
+//! fix the text. The rules on renderings (`too-long`, `missing-fact`) are found while rendering
+//! but report through the same type.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,20 +12,21 @@ use std::str::FromStr;
 use std::sync::LazyLock;
 
 use anyhow::bail;
+use jiff::SignedDuration;
 use regex::Regex;
 use serde::Serialize;
 
-use crate::config::Policy;
 use crate::update::{Status, Update};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum RuleId {
+pub(crate) enum RuleId {
     RecoveryClaim,
     UnpromisedTime,
     MissingNextUpdate,
     UpdateInterval,
     StockApology,
+    NoNews,
     Placeholder,
     Shouting,
     Glossary,
@@ -34,12 +36,13 @@ pub enum RuleId {
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 11] = [
+    pub(crate) const ALL: [RuleId; 12] = [
         RuleId::RecoveryClaim,
         RuleId::UnpromisedTime,
         RuleId::MissingNextUpdate,
         RuleId::UpdateInterval,
         RuleId::StockApology,
+        RuleId::NoNews,
         RuleId::Placeholder,
         RuleId::Shouting,
         RuleId::Glossary,
@@ -48,13 +51,14 @@ impl RuleId {
         RuleId::MissingFact,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             RuleId::RecoveryClaim => "recovery-claim",
             RuleId::UnpromisedTime => "unpromised-time",
             RuleId::MissingNextUpdate => "missing-next-update",
             RuleId::UpdateInterval => "update-interval",
             RuleId::StockApology => "stock-apology",
+            RuleId::NoNews => "no-news",
             RuleId::Placeholder => "placeholder",
             RuleId::Shouting => "shouting",
             RuleId::Glossary => "glossary",
@@ -64,9 +68,11 @@ impl RuleId {
         }
     }
 
-    pub fn default_severity(self) -> Severity {
+    pub(crate) fn default_severity(self) -> Severity {
         match self {
-            RuleId::StockApology | RuleId::Shouting | RuleId::Glossary => Severity::Warning,
+            RuleId::StockApology | RuleId::Shouting | RuleId::Glossary | RuleId::NoNews => {
+                Severity::Warning
+            }
             _ => Severity::Error,
         }
     }
@@ -93,7 +99,7 @@ impl FromStr for RuleId {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Severity {
+pub(crate) enum Severity {
     Off,
     Warning,
     Error,
@@ -111,30 +117,53 @@ impl FromStr for Severity {
     }
 }
 
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Off => "off",
-            Severity::Warning => "warning",
-            Severity::Error => "error",
+/// The organisation's wording policy (`[policy]` in the config).
+#[derive(Debug, Clone)]
+pub(crate) struct Policy {
+    pub(crate) max_update_interval: SignedDuration,
+    /// How long the same command again counts as a rerun rather than a new update.
+    pub(crate) rerun_window: SignedDuration,
+    pub(crate) glossary: BTreeMap<String, String>,
+    pub(crate) internal_markers: Vec<Regex>,
+    pub(crate) rules: BTreeMap<RuleId, Severity>,
+}
+
+/// Ticket ids, internal host names and private addresses.
+pub(crate) const DEFAULT_INTERNAL_MARKERS: [&str; 3] = [
+    r"\b[A-Z][A-Z0-9]{1,9}-\d{1,6}\b",
+    r"(?i)\b[a-z0-9-]+(\.[a-z0-9-]+)*\.(internal|corp|local|lan|intranet)\b",
+    r"\b(10|127)\.\d{1,3}\.\d{1,3}\.\d{1,3}\b|\b192\.168\.\d{1,3}\.\d{1,3}\b",
+];
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            max_update_interval: SignedDuration::from_mins(60),
+            rerun_window: SignedDuration::from_mins(15),
+            glossary: BTreeMap::new(),
+            internal_markers: DEFAULT_INTERNAL_MARKERS
+                .iter()
+                .map(|pattern| Regex::new(pattern).expect("built-in pattern"))
+                .collect(),
+            rules: BTreeMap::new(),
         }
     }
 }
 
 /// One thing a rule found. `channel` is set for findings on one channel's rendering.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    pub rule: RuleId,
-    pub severity: Severity,
-    pub channel: Option<String>,
-    pub message: String,
+pub(crate) struct Finding {
+    pub(crate) rule: RuleId,
+    pub(crate) severity: Severity,
+    pub(crate) channel: Option<String>,
+    pub(crate) message: String,
     /// Set when `--allow RULE=reason` let an error through; the reason is journaled.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub allowed: Option<String>,
+    pub(crate) allowed: Option<String>,
 }
 
 impl Finding {
-    pub fn new(rule: RuleId, message: impl Into<String>) -> Finding {
+    pub(crate) fn new(rule: RuleId, message: impl Into<String>) -> Finding {
         Finding {
             rule,
             severity: rule.default_severity(),
@@ -144,18 +173,18 @@ impl Finding {
         }
     }
 
-    pub fn on(mut self, channel: &str) -> Finding {
+    pub(crate) fn on(mut self, channel: &str) -> Finding {
         self.channel = Some(channel.to_owned());
         self
     }
 
-    pub fn blocks(&self) -> bool {
+    pub(crate) fn blocks(&self) -> bool {
         self.severity == Severity::Error && self.allowed.is_none()
     }
 }
 
 /// Applies the configured severities and the `--allow` overrides, and drops rules set to `off`.
-pub fn settle(
+pub(crate) fn settle(
     findings: Vec<Finding>,
     policy: &Policy,
     allow: &BTreeMap<RuleId, String>,
@@ -198,9 +227,11 @@ static PROMISED_TIME: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// The stock apologies and the patronising empathy customers hear as hollow: telling them what
+/// they already feel instead of what is being done.
 static STOCK_APOLOGIES: LazyLock<Regex> = LazyLock::new(|| {
     regex(
-        r"(?i)(apologi[sz]e for any inconvenience|sorry for any inconvenience|any inconvenience (this|that) (may have|has|might have) caused|apologi[sz]e for the inconvenience|we apologi[sz]e if|sorry if you|thank you for your (patience|understanding)|we appreciate your patience|we take (this|your \w+) (very )?seriously|your (satisfaction|experience) is our (top )?priority)",
+        r"(?i)(apologi[sz]e for any inconvenience|sorry for any inconvenience|any inconvenience (this|that) (may have|has|might have) caused|apologi[sz]e for the inconvenience|we apologi[sz]e if|sorry if you|thank you for your (patience|understanding)|we appreciate your patience|we take (this|your \w+) (very )?seriously|your (satisfaction|experience) is our (top )?priority|we (completely |fully |totally |truly )?(understand|know|reali[sz]e|appreciate|can imagine) (just )?how (frustrating|annoying|inconvenient|disruptive|difficult|upsetting|stressful) (this|that|it) (must be|is|has been|may be|might be|can be)|we (completely |fully |totally |truly )?(understand|know|reali[sz]e|can imagine) (just )?how (angry|frustrated|upset|annoyed|disappointed) you (must be|are|may be|might be|feel)|we (completely |fully |totally |truly )?(understand|share|appreciate|hear) your (frustration|anger|disappointment)|we know (this|that|it) (is|has been) (frustrating|annoying|upsetting))",
     )
 });
 
@@ -211,9 +242,27 @@ static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| {
 static SHOUTING: LazyLock<Regex> =
     LazyLock::new(|| regex(r"\b[A-Z]{2,}(?:\W+[A-Z]{2,}){2,}\b|!!|\?!"));
 
-/// Checks the free text of an update (title, message, compensation) against the policy. The
-/// internal note is for staff and is not checked.
-pub fn check(update: &Update, policy: &Policy) -> Vec<Finding> {
+/// "an identified update", "a monitoring update".
+fn article(word: &str) -> &'static str {
+    match word.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
+    }
+}
+
+/// Whether a status owes customers a time for the next update. Scheduled maintenance announces
+/// its start instead; a running maintenance with an end promises its end; a final update ends
+/// the cadence.
+pub(crate) fn needs_next_update(update: &Update) -> bool {
+    !update.status.is_final()
+        && update.status != Status::Scheduled
+        && !(update.status == Status::InProgress && update.ends.is_some())
+}
+
+/// Checks the free text of an update (title, message, compensation) against the policy.
+/// `earlier` holds the incident's earlier messages, oldest first, for `no-news`. The internal
+/// note is for staff and is not checked.
+pub(crate) fn check(update: &Update, policy: &Policy, earlier: &[(u32, &str)]) -> Vec<Finding> {
     let mut findings = Vec::new();
     let texts: Vec<(&str, &str)> = [
         Some(("title", update.title.as_str())),
@@ -257,17 +306,22 @@ pub fn check(update: &Update, policy: &Policy) -> Vec<Finding> {
         }
     }
 
-    // Scheduled maintenance announces its start instead; a final update ends the cadence.
-    let needs_next_update = !update.status.is_final() && update.status != Status::Scheduled;
     match update.next_update {
-        None if needs_next_update => findings.push(Finding::new(
-            RuleId::MissingNextUpdate,
-            format!(
-                "a {} update must say when the next one comes; add --next-update 30m",
-                update.status
-            ),
-        )),
-        Some(next) if needs_next_update => {
+        None if needs_next_update(update) => {
+            let status = update.status.as_str();
+            findings.push(Finding::new(
+                RuleId::MissingNextUpdate,
+                format!(
+                    "{} {status} update must say when the next one comes; add --next-update 30m \
+                     (next_update in an update file)",
+                    match article(status) {
+                        "an" => "An",
+                        _ => "A",
+                    }
+                ),
+            ));
+        }
+        Some(next) if needs_next_update(update) => {
             let gap = next.duration_since(update.posted_at);
             if gap > policy.max_update_interval {
                 findings.push(Finding::new(
@@ -282,6 +336,27 @@ pub fn check(update: &Update, policy: &Policy) -> Vec<Finding> {
             }
         }
         _ => {}
+    }
+
+    let words = |text: &str| {
+        text.to_lowercase()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let message = words(&update.message);
+    if let Some((sequence, _)) = earlier
+        .iter()
+        .rev()
+        .find(|(_, text)| words(text) == message)
+    {
+        findings.push(Finding::new(
+            RuleId::NoNews,
+            format!(
+                "the message repeats update {sequence} word for word; say what changed, what is \
+                 being done, or when you will know more"
+            ),
+        ));
     }
 
     for (field, text) in &texts {
@@ -322,18 +397,22 @@ pub fn check(update: &Update, policy: &Policy) -> Vec<Finding> {
                 ));
             }
         }
-        for marker in &policy.internal_markers {
-            if let Some(found) = marker.find(text) {
-                findings.push(Finding::new(
-                    RuleId::InternalMarker,
-                    format!(
-                        "the {field} contains \"{}\", which looks internal; move it to \
-                         --internal-note",
-                        found.as_str()
-                    ),
-                ));
-                break;
-            }
+        let mut markers: Vec<(usize, &str)> = policy
+            .internal_markers
+            .iter()
+            .flat_map(|marker| marker.find_iter(text))
+            .map(|found| (found.start(), found.as_str()))
+            .collect();
+        markers.sort_unstable();
+        markers.dedup_by_key(|(_, marker)| *marker);
+        for (_, marker) in markers {
+            findings.push(Finding::new(
+                RuleId::InternalMarker,
+                format!(
+                    "the {field} contains \"{marker}\", which looks internal; move it to \
+                     --internal-note"
+                ),
+            ));
         }
     }
     findings
@@ -359,6 +438,49 @@ fn contains_word(text: &str, word: &str) -> bool {
     })
 }
 
-fn round_minutes(duration: jiff::SignedDuration) -> jiff::SignedDuration {
-    jiff::SignedDuration::from_mins(duration.as_mins())
+fn round_minutes(duration: SignedDuration) -> SignedDuration {
+    SignedDuration::from_mins(duration.as_mins())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn findings(message: &str) -> Vec<RuleId> {
+        let now: jiff::Timestamp = "2026-11-22T10:00:00Z".parse().unwrap();
+        let update = Update {
+            message: message.into(),
+            next_update: Some(now + SignedDuration::from_mins(30)),
+            ..Update::example(now)
+        };
+        check(&update, &Policy::default(), &[])
+            .into_iter()
+            .map(|finding| finding.rule)
+            .collect()
+    }
+
+    #[test]
+    fn patronising_empathy_is_a_stock_phrase_in_every_form() {
+        for phrase in [
+            "We understand how frustrating this must be.",
+            "We understand how frustrating this is.",
+            "We know how angry you must be.",
+            "We know how frustrated you are.",
+            "We understand your frustration.",
+            "We completely understand how disruptive this has been.",
+            "We know this is frustrating.",
+        ] {
+            assert_eq!(findings(phrase), [RuleId::StockApology], "{phrase}");
+        }
+        assert_eq!(
+            findings("We understand the cause: a certificate expired."),
+            []
+        );
+    }
+
+    #[test]
+    fn every_internal_marker_is_reported() {
+        let found = findings("See INC-4521 and OPS-77 on db7.internal.");
+        assert_eq!(found, [RuleId::InternalMarker; 3]);
+    }
 }

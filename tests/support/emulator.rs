@@ -6,8 +6,12 @@
 //!   (HMAC-SHA256 over `id.timestamp.body`, 5 minute tolerance) and answers 401 when it is wrong;
 //!   it answers 204 otherwise.
 //! - `/slack/...`: 200 `ok` (text/plain); 400 `invalid_payload` / `no_text` on a bad body.
-//! - `/discord/api/webhooks/{id}/{token}`: 204, or 200 with the message object when `wait=true`;
-//!   400 `{"message": "Invalid Form Body", "code": 50035}` when `content` is over 2000 characters.
+//! - `/discord/api/v10/webhooks/{id}/{token}`: 204, or 200 with the message object when
+//!   `wait=true`; 400 `{"message": "Invalid Form Body", "code": 50035}` when `content` is over 2000
+//!   characters. The unversioned `/discord/api/webhooks/…` (what Discord shows) reaches the
+//!   deprecated default version, whose rate-limit waits (body `retry_after` and `Retry-After`) come
+//!   in milliseconds; the versioned API gives seconds. `discord_rate_limit` makes the next request
+//!   a 429 with that wait.
 //! - `/teams/...`: 202 with an empty body for a Workflows Adaptive Card message; 400 otherwise.
 //! - `/mattermost/hooks/{key}`: 200 `ok`; 400 with Mattermost's error object when `text` is
 //!   missing.
@@ -108,6 +112,8 @@ pub struct Inner {
     pub next_id: u64,
     /// Every answer waits this long first (benchmarks).
     pub latency: Option<Duration>,
+    /// The next Discord request is rate limited for this many seconds.
+    pub discord_rate_limit: Option<f64>,
     pub x: super::x::XState,
     pub facebook: super::facebook::FacebookState,
 }
@@ -243,7 +249,10 @@ async fn answer(
             inner.secrets.get(&request.path).map(Vec::as_slice),
         ),
         "slack" => slack(&request),
-        "discord" => discord(&request, inner.next_id),
+        "discord" => {
+            let limit = inner.discord_rate_limit.take();
+            discord(&request, inner.next_id, limit)
+        }
         "teams" => teams(&request),
         "mattermost" => mattermost(&request),
         _ => (StatusCode::NOT_FOUND, "no such emulator").into_response(),
@@ -329,7 +338,25 @@ fn slack(request: &Request) -> Response {
     text_plain(StatusCode::OK, "ok")
 }
 
-fn discord(request: &Request, id: u64) -> Response {
+fn discord(request: &Request, id: u64, rate_limit: Option<f64>) -> Response {
+    let versioned = request.path.starts_with("/discord/api/v10/webhooks/");
+    if !versioned && !request.path.starts_with("/discord/api/webhooks/") {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({"message": "404: Not Found", "code": 0})),
+        )
+            .into_response();
+    }
+    if let Some(seconds) = rate_limit {
+        // The deprecated default version answers the wait in milliseconds.
+        let wait = if versioned { seconds } else { seconds * 1000.0 };
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", wait.to_string()), ("x-ratelimit-scope", "user".to_owned())],
+            axum::Json(serde_json::json!({"message": "You are being rate limited.", "retry_after": wait, "global": false})),
+        )
+            .into_response();
+    }
     let Ok(body) = serde_json::from_str::<serde_json::Value>(&request.body) else {
         return (
             StatusCode::BAD_REQUEST,

@@ -1,9 +1,14 @@
-//! The Facebook Graph API emulator: Page posts, comments and the Page lookup, with Graph error
-//! objects, as ../shared/reference/apis.md §3 describes them.
+//! The Facebook Graph API emulator: Page posts, comments, the Page lookup and `GET /me`, with
+//! Graph error objects, as ../shared/reference/apis.md §3 and §11 describe them.
 //!
-//! It checks the Page token (sent in the form body for writes, in the `Authorization` header for
-//! reads; never accepted from the URL of a write), the `appsecret_proof` when an app secret is
-//! set, refuses a duplicate message with code 506, and comments only on posts that exist.
+//! It checks the token (sent in the form body for writes, in the `Authorization` header for
+//! reads; never accepted from the URL of a write) and the `appsecret_proof` when an app secret is
+//! set; it knows a Page token (the Page's own, with the permissions in `permissions`) from a
+//! User token (`GET /me` answers the user, and the Page's edges refuse it with code 200); it
+//! refuses a comment without `pages_manage_engagement` with a permission error (code 200), a
+//! duplicate message with code 506, and comments only on posts that exist. When `throttled`, it
+//! answers code 80001 with the wait in `X-Business-Use-Case-Usage` (minutes), never in
+//! `Retry-After`.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,12 +20,33 @@ use super::emulator::{Inner, Request};
 
 pub const PAGE_ID: &str = "104708835651234";
 pub const PAGE_TOKEN: &str = "EAAGm0PX4ZCpsBAPageTokenSecret";
+/// A User access token of the Page's admin: what people paste by mistake.
+pub const USER_TOKEN: &str = "EAAGm0PX4ZCpsBAUserTokenSecret";
 pub const APP_SECRET: &str = "a1b2c3d4e5f6appsecret";
 
-#[derive(Default)]
 pub struct FacebookState {
     pub posts: Vec<FacebookPost>,
     pub require_proof: bool,
+    /// The Page token's permissions.
+    pub permissions: Vec<&'static str>,
+    /// The next request is throttled (code 80001) for this many minutes.
+    pub throttled: Option<u64>,
+}
+
+impl Default for FacebookState {
+    fn default() -> FacebookState {
+        FacebookState {
+            posts: Vec::new(),
+            require_proof: false,
+            permissions: vec![
+                "pages_show_list",
+                "pages_manage_posts",
+                "pages_read_engagement",
+                "pages_manage_engagement",
+            ],
+            throttled: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -70,15 +96,20 @@ pub fn answer(inner: &mut Inner, request: &Request) -> Response {
             .strip_prefix("OAuth ")
             .map(str::to_owned),
     };
-    if token.as_deref() != Some(PAGE_TOKEN) {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            190,
-            "OAuthException",
-            "Invalid OAuth access token - Cannot parse access token",
-        );
-    }
+    let user = match token.as_deref() {
+        Some(PAGE_TOKEN) => false,
+        Some(USER_TOKEN) => true,
+        _ => {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                190,
+                "OAuthException",
+                "Invalid OAuth access token - Cannot parse access token",
+            );
+        }
+    };
     if inner.facebook.require_proof {
+        let token = token.as_deref().unwrap_or_default();
         match field("appsecret_proof") {
             None => {
                 return graph_error(
@@ -88,7 +119,7 @@ pub fn answer(inner: &mut Inner, request: &Request) -> Response {
                     "appsecret_proof argument must be passed as a parameter",
                 );
             }
-            Some(given) if given != proof(PAGE_TOKEN) => {
+            Some(given) if given != proof(token) => {
                 return graph_error(
                     StatusCode::BAD_REQUEST,
                     100,
@@ -99,14 +130,42 @@ pub fn answer(inner: &mut Inner, request: &Request) -> Response {
             Some(_) => {}
         }
     }
+    if let Some(minutes) = inner.facebook.throttled.take() {
+        let usage = json!({"1043": [{"type": "pages", "call_count": 100, "total_cputime": 30, "total_time": 40, "estimated_time_to_regain_access": minutes}]});
+        let mut response = graph_error(
+            StatusCode::BAD_REQUEST,
+            80001,
+            "OAuthException",
+            "(#80001) There have been too many calls to this Page account. Wait a bit and try again.",
+        );
+        response.headers_mut().insert(
+            "x-business-use-case-usage",
+            usage.to_string().parse().unwrap(),
+        );
+        return response;
+    }
     let parts: Vec<&str> = request.path.trim_matches('/').split('/').collect();
+    let permitted = |permission: &str| !user && inner.facebook.permissions.contains(&permission);
     match (request.method.as_str(), parts.as_slice()) {
-        ("GET", [_, page]) if *page == PAGE_ID => (
+        ("GET", [_, "me"]) if user => (
+            StatusCode::OK,
+            axum::Json(json!({"name": "Ann Admin", "id": "10158000000001"})),
+        )
+            .into_response(),
+        ("GET", [_, "me"]) | ("GET", [_, _]) if request.path.ends_with(PAGE_ID) || !user => (
             StatusCode::OK,
             axum::Json(json!({"name": "Example Inc", "id": PAGE_ID})),
         )
             .into_response(),
         ("POST", [_, page, "feed"]) if *page == PAGE_ID => {
+            if !permitted("pages_manage_posts") {
+                return graph_error(
+                    StatusCode::FORBIDDEN,
+                    200,
+                    "OAuthException",
+                    "(#200) If posting to a page, requires both pages_read_engagement and pages_manage_posts as an admin with sufficient administrative permission",
+                );
+            }
             let Some(message) = field("message").filter(|m| !m.is_empty()) else {
                 return graph_error(
                     StatusCode::BAD_REQUEST,
@@ -139,6 +198,14 @@ pub fn answer(inner: &mut Inner, request: &Request) -> Response {
             (StatusCode::OK, axum::Json(json!({"id": id}))).into_response()
         }
         ("POST", [_, object, "comments"]) => {
+            if !permitted("pages_manage_engagement") {
+                return graph_error(
+                    StatusCode::FORBIDDEN,
+                    200,
+                    "OAuthException",
+                    "(#200) Permissions error",
+                );
+            }
             let Some(message) = field("message") else {
                 return graph_error(
                     StatusCode::BAD_REQUEST,

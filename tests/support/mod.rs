@@ -7,6 +7,7 @@
 pub mod emulator;
 pub mod facebook;
 pub mod smtp;
+pub mod twitter_text;
 pub mod x;
 
 use std::path::{Path, PathBuf};

@@ -109,7 +109,7 @@ fn create(inner: &mut Inner, request: &Request) -> Response {
     let Some(text) = body["text"].as_str() else {
         return invalid("text is required");
     };
-    if !outage::wording::count::is_valid(text) {
+    if !super::twitter_text::is_valid(text) {
         return problem(
             StatusCode::FORBIDDEN,
             "Forbidden",

@@ -17,21 +17,21 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-pub fn encode(text: &str) -> String {
+pub(crate) fn encode(text: &str) -> String {
     utf8_percent_encode(text, UNRESERVED).to_string()
 }
 
 /// The four user-context credentials.
 #[derive(Clone)]
-pub struct Credentials {
-    pub consumer_key: String,
-    pub consumer_secret: String,
-    pub token: String,
-    pub token_secret: String,
+pub(crate) struct Credentials {
+    pub(crate) consumer_key: String,
+    pub(crate) consumer_secret: String,
+    pub(crate) token: String,
+    pub(crate) token_secret: String,
 }
 
 /// `METHOD&pct(base URL)&pct(sorted, encoded parameters)`.
-pub fn base_string(method: &str, base_url: &str, params: &[(&str, &str)]) -> String {
+pub(crate) fn base_string(method: &str, base_url: &str, params: &[(&str, &str)]) -> String {
     let mut encoded: Vec<(String, String)> = params
         .iter()
         .map(|(key, value)| (encode(key), encode(value)))
@@ -51,7 +51,7 @@ pub fn base_string(method: &str, base_url: &str, params: &[(&str, &str)]) -> Str
 }
 
 /// base64(HMAC-SHA1(pct(consumer secret)&pct(token secret), base string)).
-pub fn signature(base: &str, consumer_secret: &str, token_secret: &str) -> String {
+pub(crate) fn signature(base: &str, consumer_secret: &str, token_secret: &str) -> String {
     let key = format!("{}&{}", encode(consumer_secret), encode(token_secret));
     let mut mac = Hmac::<Sha1>::new_from_slice(key.as_bytes()).expect("HMAC takes any key");
     mac.update(base.as_bytes());
@@ -59,7 +59,7 @@ pub fn signature(base: &str, consumer_secret: &str, token_secret: &str) -> Strin
 }
 
 /// The `Authorization` header for a request to `url` (its query, if any, is signed).
-pub fn authorization(
+pub(crate) fn authorization(
     credentials: &Credentials,
     method: &str,
     url: &reqwest::Url,

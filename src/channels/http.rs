@@ -1,0 +1,140 @@
+//! What the HTTP channels share: one client, answers read up to a bound, transport errors
+//! classified, and the common rate-limit headers.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+
+use super::Failure;
+use crate::limits::RESPONSE;
+
+/// Chooses the TLS crypto provider reqwest and lettre share (ring: aws-lc seeds its random
+/// generator on first use, about 35 ms of CPU that every post would pay). Idempotent.
+pub(crate) fn tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// One HTTP client for every channel: connections are reused and the limits are set once.
+pub(crate) fn client() -> anyhow::Result<reqwest::Client> {
+    tls_provider();
+    reqwest::Client::builder()
+        .user_agent(concat!("outage/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|err| anyhow::anyhow!("cannot set up the HTTP client: {err}"))
+}
+
+/// An answer, read once: the status, the headers and at most [`RESPONSE`] bytes of the body.
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
+}
+
+impl Answer {
+    /// The body as JSON, or `Null`.
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The body cut to one short line, or "no details".
+    pub(crate) fn short(&self) -> String {
+        match short_body(&self.body) {
+            text if text.is_empty() => "no details".into(),
+            text => text,
+        }
+    }
+}
+
+/// Reads an answer, keeping at most [`RESPONSE`] bytes of the body and never reading the rest: a
+/// server that answers with a gigabyte costs 64 KiB.
+pub(crate) async fn read_body(
+    mut response: reqwest::Response,
+    service: &str,
+) -> Result<Answer, Failure> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let mut bytes: Vec<u8> = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = RESPONSE - bytes.len();
+                bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if bytes.len() >= RESPONSE {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(err) if status.is_success() => {
+                return Err(Failure::unknown(format!(
+                    "{service}'s answer was cut off: {}",
+                    without_url(err)
+                )));
+            }
+            // An error status was read already; the body only explains it.
+            Err(_) => break,
+        }
+    }
+    Ok(Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    })
+}
+
+/// Classifies a transport error from reqwest. A failure to connect means nothing was sent; any
+/// later failure may have happened after the remote side acted.
+pub(crate) fn classify_transport(err: reqwest::Error) -> Failure {
+    let (connect, timeout) = (err.is_connect(), err.is_timeout());
+    let what = without_url(err);
+    if connect {
+        Failure::transient(format!("cannot connect: {what}"))
+    } else if timeout {
+        Failure::unknown(format!("no answer in time: {what}"))
+    } else {
+        Failure::unknown(format!("the connection failed mid-request: {what}"))
+    }
+}
+
+/// reqwest errors name the URL, which may carry a token (Slack and Discord webhook URLs do).
+fn without_url(err: reqwest::Error) -> String {
+    let err = err.without_url();
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(inner) = source {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text = format!("{text}: {inner_text}");
+        }
+        source = inner.source();
+    }
+    text
+}
+
+/// Reads a `Retry-After` header given in seconds (fractions allowed).
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    seconds(headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?)
+}
+
+/// A number of seconds, fractions allowed.
+pub(crate) fn seconds(text: &str) -> Option<Duration> {
+    let seconds: f64 = text.trim().parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(1e9)))
+}
+
+/// The wait until a reset given in Unix seconds.
+pub(crate) fn until_epoch(text: &str) -> Option<Duration> {
+    let reset: i64 = text.trim().parse().ok()?;
+    let now = jiff::Timestamp::now().as_second();
+    Some(Duration::from_secs(
+        u64::try_from(reset.saturating_sub(now)).unwrap_or(0),
+    ))
+}
+
+/// Cuts a remote error body to one short line for the report.
+pub(crate) fn short_body(body: &str) -> String {
+    let line = crate::wording::clean::one_line(body);
+    crate::wording::render::shorten(&line, 200)
+}

@@ -1,0 +1,240 @@
+//! The send step `post` and `retry` share: recorded deliveries become the dispatcher's jobs, the
+//! message channels go out at once, and the projections are rendered again from the journal's
+//! state under the projections lock (so two posts on different incidents never leave a banner
+//! that misses one of them), journaled, and written while the lock is held. A projection never
+//! holds up a message channel.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use jiff::Timestamp;
+
+use crate::channels::{Channel, ChannelConfig, Post, PostThread};
+use crate::dispatch::{self, Job, Progress, Writer};
+use crate::journal::{self, Access, Change, Delivery, Journal, PROJECTIONS};
+use crate::plan;
+use crate::redact::Redactor;
+use crate::setup::Setup;
+use crate::update::Update;
+use crate::wording::render::Renderer;
+
+/// The channels built and ready to send: the runtime they run on, their adapters, and the
+/// redactor that knows their secrets.
+pub(crate) struct Ready {
+    runtime: tokio::runtime::Runtime,
+    adapters: HashMap<String, Arc<dyn Channel>>,
+    redactor: Redactor,
+}
+
+impl Ready {
+    /// Builds the adapters of the named channels. Every channel that is not ready is named in
+    /// one error, and nothing goes out.
+    pub(crate) fn build<'a>(
+        setup: &Setup,
+        channels: impl IntoIterator<Item = &'a str>,
+    ) -> anyhow::Result<Ready> {
+        let runtime = crate::setup::runtime()?;
+        let redactor = Redactor::default();
+        // Some transports (lettre's SMTP connections) start tasks when built: build them on
+        // the runtime.
+        let adapters = {
+            let _entered = runtime.enter();
+            setup
+                .build(channels, &redactor)
+                .map_err(|err| anyhow::anyhow!("{err:#}\nnothing was sent"))?
+        };
+        Ok(Ready {
+            runtime,
+            adapters,
+            redactor,
+        })
+    }
+}
+
+/// What to send.
+pub(crate) struct Sending<'a> {
+    pub(crate) setup: &'a Setup,
+    pub(crate) update: &'a Update,
+    /// Recorded deliveries to send now, each with its rendering.
+    pub(crate) deliveries: Vec<Delivery>,
+    pub(crate) renderer: &'a Renderer,
+    /// The "now" the update was planned with: projections are rendered again with it.
+    pub(crate) now: Timestamp,
+    pub(crate) progress: Arc<dyn Progress>,
+}
+
+/// How sending ended.
+pub(crate) struct Sent {
+    pub(crate) journal: Box<dyn Journal>,
+    /// Ctrl-C stopped it.
+    pub(crate) interrupted: bool,
+}
+
+/// Sends, journaling each outcome as it arrives, and hands the journal back.
+pub(crate) fn send(
+    ready: &Ready,
+    journal: Box<dyn Journal>,
+    sending: Sending<'_>,
+) -> anyhow::Result<Sent> {
+    let setup = sending.setup;
+    let runtime = &ready.runtime;
+    let _entered = runtime.enter();
+    let mut messages = Vec::new();
+    let mut projections = Vec::new();
+    for delivery in &sending.deliveries {
+        let channel = setup.channel(&delivery.channel).with_context(|| {
+            format!(
+                "channel `{}` is no longer in {}",
+                delivery.channel,
+                setup.config.path.display()
+            )
+        })?;
+        let job = job(&*journal, &sending, &ready.adapters, channel, delivery)?;
+        if channel.kind.is_projection() {
+            projections.push((channel, job));
+        } else {
+            messages.push(job);
+        }
+    }
+    let settings = dispatch::Settings::from(&setup.config.dispatch);
+    let writer = Writer::start(journal);
+    let interrupted = runtime.block_on(async {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let listener = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = stop.send(true);
+            }
+        });
+        let interrupt = || {
+            let mut stopped = stopped.clone();
+            async move {
+                if stopped.wait_for(|stopped| *stopped).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        let messages = dispatch::dispatch(
+            messages,
+            &settings,
+            &writer,
+            sending.progress.clone(),
+            &ready.redactor,
+            interrupt(),
+        );
+        let projections = async {
+            if projections.is_empty() {
+                return Ok(false);
+            }
+            // Blocking: taking the lock may wait for another process. The message channels go
+            // on meanwhile on the runtime's other threads.
+            let (guard, jobs) =
+                tokio::task::block_in_place(|| rendered_again(&sending, projections, &writer))?;
+            let done = dispatch::dispatch(
+                jobs,
+                &settings,
+                &writer,
+                sending.progress.clone(),
+                &ready.redactor,
+                interrupt(),
+            )
+            .await;
+            drop(guard);
+            Ok::<bool, anyhow::Error>(done.interrupted)
+        };
+        let (messages, projections) = tokio::join!(messages, projections);
+        listener.abort();
+        projections.map(|interrupted| interrupted || messages.interrupted)
+    });
+    let (journal, written) = writer.finish();
+    written.context("an outcome could not be written to the journal")?;
+    Ok(Sent {
+        journal,
+        interrupted: interrupted?,
+    })
+}
+
+/// The dispatcher's job for one recorded delivery.
+fn job(
+    journal: &dyn Journal,
+    sending: &Sending<'_>,
+    adapters: &HashMap<String, Arc<dyn Channel>>,
+    channel: &ChannelConfig,
+    delivery: &Delivery,
+) -> anyhow::Result<Job> {
+    let update = sending.update;
+    let adapter = adapters
+        .get(&delivery.channel)
+        .with_context(|| format!("channel `{}` was not built", delivery.channel))?;
+    let thread = if channel.kind.threads() {
+        journal
+            .thread(&update.incident, &delivery.channel, &delivery.target)?
+            .map(PostThread::from)
+    } else {
+        None
+    };
+    Ok(Job {
+        channel: delivery.channel.clone(),
+        adapter: adapter.clone(),
+        post: Post {
+            delivery_id: delivery.id.clone(),
+            target: delivery.target.clone(),
+            incident: update.incident.clone(),
+            sequence: update.sequence,
+            rendering: delivery
+                .rendering
+                .clone()
+                .context("the journal has no rendering for this delivery")?,
+            thread,
+            posted: delivery.parts.clone(),
+        },
+        timeout: channel
+            .timeout
+            .unwrap_or(sending.setup.config.dispatch.timeout)
+            .unsigned_abs(),
+        repeat_is_safe: channel
+            .kind
+            .repeat_is_safe(delivery.started_at, Timestamp::now()),
+    })
+}
+
+/// Takes the projections lock on a connection of its own, reads the state (this update
+/// recorded, and any other process's since), renders each projection again, and journals the
+/// renderings that changed. The returned journal holds the lock until the files are written.
+fn rendered_again(
+    sending: &Sending<'_>,
+    projections: Vec<(&ChannelConfig, Job)>,
+    writer: &Writer,
+) -> anyhow::Result<(Box<dyn Journal>, Vec<Job>)> {
+    let setup = sending.setup;
+    let mut journal = journal::open(&setup.state, Access::ReadWrite)?
+        .context("the journal went away while sending")?;
+    journal.lock(PROJECTIONS, &mut || {})?;
+    let projection = plan::projection(Some(&*journal), sending.update)?;
+    let links = setup.links();
+    let jobs = projections
+        .into_iter()
+        .map(|(channel, mut job)| {
+            let (rendering, _) = plan::render_one(
+                setup,
+                channel,
+                sending.update,
+                &projection,
+                sending.renderer,
+                sending.now,
+                &links,
+            );
+            if let Some(rendering) = rendering
+                && rendering != job.post.rendering
+            {
+                writer.send(Change::Rendering {
+                    id: job.post.delivery_id.clone(),
+                    rendering: rendering.clone(),
+                });
+                job.post.rendering = rendering;
+            }
+            job
+        })
+        .collect();
+    Ok((journal, jobs))
+}

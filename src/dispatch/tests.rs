@@ -1,0 +1,340 @@
+//! The dispatcher on paused time, with the stub channel: attempts, backoff, waits and their cap,
+//! timeouts, harmless repeats, reply-thread parts, redaction and Ctrl-C, in milliseconds.
+
+use std::sync::Mutex;
+
+use tokio::time::Instant;
+
+use super::*;
+use crate::channels::{Receipt, Rendering, StubChannel};
+use crate::journal::{NewDelivery, NewUpdate, sqlite::Sqlite};
+use crate::update::Update;
+
+fn settings() -> Settings {
+    Settings {
+        max_attempts: 3,
+        retry_base: Duration::from_secs(1),
+        max_retry_wait: Duration::from_secs(60),
+        max_in_flight: 8,
+    }
+}
+
+/// A journal holding one update with a pending delivery per id.
+fn journal(ids: &[&str]) -> (tempfile::TempDir, Box<dyn Journal>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Sqlite::open(
+        &dir.path().join("journal.db"),
+        crate::journal::Access::ReadWrite,
+    )
+    .unwrap()
+    .unwrap();
+    let update = Update::example("2026-11-22T10:00:00Z".parse().unwrap());
+    let deliveries: Vec<NewDelivery> = ids
+        .iter()
+        .map(|id| NewDelivery {
+            id: (*id).to_owned(),
+            channel: (*id).to_owned(),
+            kind: "webhook".into(),
+            target: String::new(),
+            state: State::Pending,
+            note: None,
+            rendering: Some(Rendering::text("hello".into())),
+        })
+        .collect();
+    journal
+        .record(
+            &NewUpdate {
+                update: &update,
+                fingerprint: "f",
+                input: "i",
+                idempotency_key: None,
+                allowed: &Default::default(),
+            },
+            &deliveries,
+        )
+        .unwrap();
+    (dir, Box::new(journal))
+}
+
+fn job(id: &str, adapter: Arc<StubChannel>, repeat_is_safe: bool) -> Job {
+    Job {
+        channel: id.to_owned(),
+        adapter,
+        post: Post {
+            delivery_id: id.to_owned(),
+            target: String::new(),
+            incident: "2026-11-22-login-failures".into(),
+            sequence: 1,
+            rendering: Rendering::text("hello".into()),
+            thread: None,
+            posted: Vec::new(),
+        },
+        timeout: Duration::from_secs(5),
+        repeat_is_safe,
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    finished: Mutex<Vec<String>>,
+}
+
+impl Progress for Recorder {
+    fn planned(&self, _: &str, _: usize) {}
+    fn retrying(&self, _: &str, _: &str, _: u32, _: Duration, _: &str) {}
+    fn finished(&self, channel: &str, _: &str, outcome: &Outcome) {
+        self.finished
+            .lock()
+            .unwrap()
+            .push(format!("{channel} {}", outcome.state.as_str()));
+    }
+}
+
+/// Dispatches and returns the outcomes, the time that passed and what the journal holds.
+async fn run(
+    jobs: Vec<Job>,
+    settings: Settings,
+    redactor: &Redactor,
+    interrupt: impl std::future::Future<Output = ()>,
+) -> (
+    Dispatched,
+    Duration,
+    Arc<Recorder>,
+    Vec<crate::journal::Delivery>,
+) {
+    let ids: Vec<String> = jobs
+        .iter()
+        .map(|job| job.post.delivery_id.clone())
+        .collect();
+    let names: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let (_dir, journal) = journal(&names);
+    let writer = Writer::inline(journal);
+    let progress = Arc::new(Recorder::default());
+    let started = Instant::now();
+    let dispatched = dispatch(
+        jobs,
+        &settings,
+        &writer,
+        progress.clone(),
+        redactor,
+        interrupt,
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let (journal, written) = writer.finish();
+    written.unwrap();
+    let update = journal
+        .updates("2026-11-22-login-failures")
+        .unwrap()
+        .pop()
+        .unwrap();
+    let recorded = journal.deliveries(&update.id).unwrap();
+    (dispatched, elapsed, progress, recorded)
+}
+
+fn never() -> std::future::Pending<()> {
+    std::future::pending()
+}
+
+#[tokio::test(start_paused = true)]
+async fn transient_failures_are_retried_with_backoff_until_the_last_attempt() {
+    let stub = Arc::new(StubChannel::new_error(Failure::transient("503")));
+    let (dispatched, elapsed, _, recorded) = run(
+        vec![job("a", stub.clone(), false)],
+        settings(),
+        &Redactor::default(),
+        never(),
+    )
+    .await;
+    assert_eq!(stub.attempts(), 3);
+    let outcome = &dispatched.outcomes[0].1;
+    assert_eq!((outcome.state, outcome.attempts), (State::Failed, 3));
+    // Exponential from 1 s with jitter: at least 1 s + 2 s, at most twice that.
+    assert!(
+        elapsed >= Duration::from_secs(3) && elapsed < Duration::from_secs(7),
+        "{elapsed:?}"
+    );
+    assert_eq!(
+        (recorded[0].state, recorded[0].attempts),
+        (State::Failed, 3)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_within_the_cap_is_honoured_and_one_over_it_fails_at_once() {
+    let stub = Arc::new(StubChannel::new_ok().then(Err(Failure::rate_limited(
+        "429",
+        Some(Duration::from_secs(30)),
+    ))));
+    let (dispatched, elapsed, ..) = run(
+        vec![job("a", stub.clone(), false)],
+        settings(),
+        &Redactor::default(),
+        never(),
+    )
+    .await;
+    assert_eq!(dispatched.outcomes[0].1.state, State::Delivered);
+    assert_eq!(stub.attempts(), 2);
+    assert_eq!(elapsed.as_secs(), 30);
+
+    let stub = Arc::new(StubChannel::new_error(Failure::rate_limited(
+        "429",
+        Some(Duration::from_secs(600)),
+    )));
+    let (dispatched, elapsed, ..) = run(
+        vec![job("a", stub.clone(), false)],
+        settings(),
+        &Redactor::default(),
+        never(),
+    )
+    .await;
+    let outcome = &dispatched.outcomes[0].1;
+    assert_eq!((outcome.state, outcome.attempts), (State::Failed, 1));
+    assert_eq!(
+        outcome.error.as_deref(),
+        Some(
+            "429; rate limited for 10m, longer than max_retry_wait (1m); run `outage retry` later"
+        )
+    );
+    assert_eq!(elapsed, Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permanent_failure_is_never_retried() {
+    let stub = Arc::new(StubChannel::new_error(Failure::permanent("401")));
+    let (dispatched, ..) = run(
+        vec![job("a", stub.clone(), false)],
+        settings(),
+        &Redactor::default(),
+        never(),
+    )
+    .await;
+    assert_eq!(stub.attempts(), 1);
+    assert_eq!(dispatched.outcomes[0].1.state, State::Failed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_is_unknown_and_retried_only_where_a_repeat_is_harmless() {
+    for (safe, attempts, state) in [(false, 1, State::Unknown), (true, 3, State::Unknown)] {
+        let stub = Arc::new(StubChannel::new_ok().delayed(Duration::from_secs(20)));
+        let (dispatched, ..) = run(
+            vec![job("a", stub.clone(), safe)],
+            settings(),
+            &Redactor::default(),
+            never(),
+        )
+        .await;
+        let outcome = &dispatched.outcomes[0].1;
+        assert_eq!(
+            (outcome.state, outcome.attempts),
+            (state, attempts),
+            "safe: {safe}"
+        );
+        assert_eq!(outcome.error.as_deref(), Some("no answer within 5s"));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_channel_does_not_hold_up_the_others() {
+    let slow = Arc::new(StubChannel::new_ok().delayed(Duration::from_secs(4)));
+    let fast = Arc::new(StubChannel::new_ok());
+    let (dispatched, elapsed, progress, _) = run(
+        vec![job("slow", slow, false), job("fast", fast, false)],
+        settings(),
+        &Redactor::default(),
+        never(),
+    )
+    .await;
+    assert_eq!(
+        *progress.finished.lock().unwrap(),
+        ["fast delivered", "slow delivered"]
+    );
+    assert_eq!(
+        dispatched.outcomes[0].0, "slow",
+        "outcomes keep the order of the jobs"
+    );
+    assert_eq!(elapsed.as_secs(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_parts_of_a_thread_that_went_out_are_not_posted_again() {
+    let stub = Arc::new(
+        StubChannel::new_ok()
+            .then(Err(Failure::transient("503").with_posted(vec!["p1".into()])))
+            .then(Ok(Receipt {
+                remote_id: Some("p2".into()),
+                parts: vec!["p1".into(), "p2".into()],
+                ..Receipt::default()
+            })),
+    );
+    let (dispatched, _, _, recorded) = run(
+        vec![job("x", stub.clone(), false)],
+        settings(),
+        &Redactor::default(),
+        never(),
+    )
+    .await;
+    let posts = stub.posts();
+    assert_eq!(posts[0].posted, Vec::<String>::new());
+    assert_eq!(posts[1].posted, ["p1"]);
+    assert_eq!(dispatched.outcomes[0].1.parts, ["p1", "p2"]);
+    assert_eq!(recorded[0].parts, ["p1", "p2"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn what_comes_back_is_redacted_before_it_is_kept() {
+    let redactor = Redactor::default();
+    redactor.add("s3cr3t-token-value");
+    let stub = Arc::new(StubChannel::new_error(Failure::permanent(
+        "404 Cannot POST /hooks/s3cr3t-token-value \u{1b}[31m",
+    )));
+    let (dispatched, _, _, recorded) =
+        run(vec![job("a", stub, false)], settings(), &redactor, never()).await;
+    let expected = Some("404 Cannot POST /hooks/[redacted]");
+    assert_eq!(dispatched.outcomes[0].1.error.as_deref(), expected);
+    assert_eq!(recorded[0].error.as_deref(), expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_interrupt_leaves_what_was_sending_unknown_and_what_waited_failed() {
+    let settings = Settings {
+        max_in_flight: 1,
+        ..settings()
+    };
+    let stub = Arc::new(StubChannel::new_ok().delayed(Duration::from_secs(10)));
+    let jobs = vec![job("a", stub.clone(), false), job("a", stub.clone(), false)];
+    let mut second = jobs.into_iter();
+    let first = second.next().unwrap();
+    let mut other = second.next().unwrap();
+    other.post.delivery_id = "b".into();
+    let (dispatched, elapsed, _, recorded) = run(
+        vec![first, other],
+        settings,
+        &Redactor::default(),
+        tokio::time::sleep(Duration::from_secs(2)),
+    )
+    .await;
+    assert!(dispatched.interrupted);
+    assert_eq!(elapsed.as_secs(), 2);
+    let states: Vec<(State, u32)> = dispatched
+        .outcomes
+        .iter()
+        .map(|(_, outcome)| (outcome.state, outcome.attempts))
+        .collect();
+    assert_eq!(states, [(State::Unknown, 0), (State::Failed, 0)]);
+    assert_eq!(recorded[0].state, State::Unknown);
+    assert_eq!(
+        recorded[0].attempts, 1,
+        "the attempt was journaled before the request"
+    );
+    assert_eq!(recorded[1].state, State::Failed);
+    assert_eq!(recorded[1].attempts, 0);
+}
+
+#[test]
+fn durations_read_as_people_write_them() {
+    assert_eq!(humanize(Duration::from_millis(250)), "250ms");
+    assert_eq!(humanize(Duration::from_millis(1500)), "1.5s");
+    assert_eq!(humanize(Duration::from_secs(125)), "2m 5s");
+    assert_eq!(humanize(Duration::from_secs(3 * 3600 + 20 * 60)), "3h 20m");
+}

@@ -1,0 +1,489 @@
+//! The journal: every update and every delivery, recorded before and after it happens, so that
+//! nothing is lost and nothing is sent twice.
+//!
+//! It is one interface ([`Journal`]) with a backend per store: an embedded SQLite file (the
+//! default, [`sqlite`]) and a PostgreSQL database a whole team shares ([`postgres`]). Nothing
+//! outside this module knows which one it talks to.
+//!
+//! A delivery is written `pending` before its request and `delivered` or `failed` after. A process
+//! that dies in between leaves `pending` behind; once nobody holds that incident's lock, such a
+//! delivery reads as `unknown`. Posts to one incident are serialised by a lock per incident
+//! ([`Journal::lock`]); posts to different incidents run in parallel, and the projections (banner,
+//! feed, site) are written under one short lock of their own, from the state read under it.
+
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::update::{IncidentKind, Status, Update};
+use crate::wording::render::Rendering;
+use crate::wording::rules::RuleId;
+
+/// The journal's schema version this build writes. A journal with a higher one is refused.
+pub(crate) const SCHEMA_VERSION: u32 = 2;
+
+/// Where the journal is.
+#[derive(Clone)]
+pub(crate) enum Location {
+    /// An SQLite file.
+    File(PathBuf),
+    /// A PostgreSQL connection string (it may hold a password: never shown).
+    Postgres(String),
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::File(path) => write!(f, "{}", path.display()),
+            Location::Postgres(url) => f.write_str(&postgres::describe(url)),
+        }
+    }
+}
+
+impl fmt::Debug for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Location({self})")
+    }
+}
+
+impl Location {
+    /// A `postgres://` or `postgresql://` URL is a PostgreSQL journal; anything else a file.
+    pub(crate) fn parse(text: &str) -> Location {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Location::Postgres(text.to_owned())
+        } else {
+            Location::File(PathBuf::from(text))
+        }
+    }
+}
+
+/// How a command opens the journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Commands that only read (`status`, `history`, dry runs): never create, migrate or write,
+    /// so a user with read access only can run them.
+    ReadOnly,
+    /// Commands that record: create the journal and migrate it when needed.
+    ReadWrite,
+}
+
+/// Opens the journal; `None` when it does not exist yet and `access` is read-only.
+pub(crate) fn open(
+    location: &Location,
+    access: Access,
+) -> anyhow::Result<Option<Box<dyn Journal>>> {
+    match location {
+        Location::File(path) => Ok(sqlite::Sqlite::open(path, access)?
+            .map(|journal| Box::new(journal) as Box<dyn Journal>)),
+        Location::Postgres(url) => {
+            postgres::Postgres::open(url, access)?;
+            anyhow::bail!("PostgreSQL journals are not supported yet")
+        }
+    }
+}
+
+/// Opens the journal for a command that cannot work without one.
+pub(crate) fn open_existing(location: &Location) -> anyhow::Result<Box<dyn Journal>> {
+    open(location, Access::ReadOnly)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no journal at {location}; nothing has been posted yet (or pass --state FILE)"
+        )
+    })
+}
+
+/// The state of one delivery. `Pending` is only ever seen while a process is sending it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum State {
+    #[default]
+    Pending,
+    Delivered,
+    Failed,
+    Unknown,
+    Skipped,
+}
+
+impl State {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Delivered => "delivered",
+            State::Failed => "failed",
+            State::Unknown => "unknown",
+            State::Skipped => "skipped",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> State {
+        match text {
+            "delivered" => State::Delivered,
+            "failed" => State::Failed,
+            "skipped" => State::Skipped,
+            "pending" => State::Pending,
+            _ => State::Unknown,
+        }
+    }
+}
+
+/// The rules an update was allowed to break, each with the reason given.
+pub(crate) type Allowed = BTreeMap<RuleId, String>;
+
+/// An incident as the journal knows it.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Incident {
+    pub(crate) id: String,
+    pub(crate) kind: IncidentKind,
+    pub(crate) title: String,
+    pub(crate) status: Status,
+    pub(crate) is_open: bool,
+    pub(crate) last_sequence: u32,
+    pub(crate) opened_at: Timestamp,
+    pub(crate) updated_at: Timestamp,
+}
+
+/// A recorded update.
+#[derive(Clone, Debug)]
+pub(crate) struct StoredUpdate {
+    pub(crate) id: String,
+    pub(crate) update: Update,
+    /// A digest of the inputs as typed (relative times unresolved): what makes a rerun.
+    pub(crate) input: Option<String>,
+    pub(crate) allowed: Allowed,
+}
+
+/// An update to record.
+pub(crate) struct NewUpdate<'a> {
+    pub(crate) update: &'a Update,
+    pub(crate) fingerprint: &'a str,
+    pub(crate) input: &'a str,
+    pub(crate) idempotency_key: Option<&'a str>,
+    pub(crate) allowed: &'a Allowed,
+}
+
+/// A delivery to record as pending (or skipped).
+#[derive(Clone, Debug)]
+pub(crate) struct NewDelivery {
+    pub(crate) id: String,
+    pub(crate) channel: String,
+    pub(crate) kind: String,
+    pub(crate) target: String,
+    pub(crate) state: State,
+    pub(crate) note: Option<String>,
+    pub(crate) rendering: Option<Rendering>,
+}
+
+/// A recorded delivery.
+#[derive(Clone, Debug)]
+pub(crate) struct Delivery {
+    pub(crate) id: String,
+    pub(crate) channel: String,
+    pub(crate) kind: String,
+    pub(crate) target: String,
+    pub(crate) state: State,
+    pub(crate) remote_id: Option<String>,
+    /// The remote ids of every post of a reply thread, when the update needed more than one.
+    pub(crate) parts: Vec<String>,
+    pub(crate) url: Option<String>,
+    pub(crate) attempts: u32,
+    pub(crate) error: Option<String>,
+    pub(crate) note: Option<String>,
+    pub(crate) rendered: String,
+    pub(crate) rendering: Option<Rendering>,
+    /// When the first attempt began (for idempotency keys that expire).
+    pub(crate) started_at: Option<Timestamp>,
+}
+
+impl Delivery {
+    /// Its state as a reader should take it: a `pending` delivery nobody is sending any more
+    /// ended with its process, `unknown` when an attempt was made, else `failed`.
+    pub(crate) fn settled(&self, in_flight: bool) -> State {
+        match self.state {
+            State::Pending if in_flight => State::Pending,
+            State::Pending if self.attempts == 0 => State::Failed,
+            State::Pending => State::Unknown,
+            state => state,
+        }
+    }
+}
+
+/// How one delivery ended.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Outcome {
+    pub(crate) state: State,
+    pub(crate) remote_id: Option<String>,
+    pub(crate) parts: Vec<String>,
+    pub(crate) url: Option<String>,
+    pub(crate) attempts: u32,
+    pub(crate) error: Option<String>,
+    pub(crate) note: Option<String>,
+}
+
+/// One change to recorded deliveries, as the dispatcher makes them; written in batches.
+#[derive(Clone, Debug)]
+pub(crate) enum Change {
+    /// One more attempt is about to be made.
+    Attempt { id: String, at: Timestamp },
+    /// Some posts of a reply thread went out before the delivery ended.
+    Parts { id: String, parts: Vec<String> },
+    /// The delivery ended.
+    Finish { id: String, outcome: Outcome },
+    /// The delivery is sent again (`retry`): back to pending.
+    Reopen { id: String },
+    /// The rendering was made again from newer state (a projection) or for the first time.
+    Rendering { id: String, rendering: Rendering },
+    /// The delivery is not sent after all.
+    Skip { id: String, note: String },
+}
+
+/// Where an incident's thread stands on one channel and target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Thread {
+    /// The first post of the incident on this channel (a Facebook post to comment on, the root
+    /// of a Bluesky thread).
+    pub(crate) first_remote_id: String,
+    /// The last post (what the next one replies to).
+    pub(crate) last_remote_id: String,
+    pub(crate) previous_sequence: u32,
+}
+
+/// The deliveries of an incident's latest update that still need something done.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct Unsettled {
+    pub(crate) incident: String,
+    pub(crate) failed: u32,
+    pub(crate) unknown: u32,
+    /// Still marked pending: being sent now, or left by a process that died (unknown).
+    pub(crate) pending: u32,
+}
+
+/// Which incidents to list.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Filter {
+    pub(crate) only_open: bool,
+    pub(crate) since: Option<Timestamp>,
+}
+
+/// Every record of a journal, for `outage journal copy`.
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Dump {
+    pub(crate) incidents: Vec<IncidentRow>,
+    pub(crate) updates: Vec<UpdateRow>,
+    pub(crate) deliveries: Vec<DeliveryRow>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct IncidentRow {
+    pub(crate) id: String,
+    pub(crate) kind: String,
+    pub(crate) title: String,
+    pub(crate) status: String,
+    pub(crate) is_open: bool,
+    pub(crate) last_sequence: i64,
+    pub(crate) opened_at: String,
+    pub(crate) updated_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct UpdateRow {
+    pub(crate) id: String,
+    pub(crate) incident_id: String,
+    pub(crate) sequence: i64,
+    pub(crate) status: String,
+    pub(crate) facts: String,
+    pub(crate) fingerprint: String,
+    pub(crate) input: Option<String>,
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) allowed: String,
+    pub(crate) created_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct DeliveryRow {
+    pub(crate) id: String,
+    pub(crate) update_id: String,
+    pub(crate) channel: String,
+    pub(crate) kind: String,
+    pub(crate) target: String,
+    pub(crate) state: String,
+    pub(crate) remote_id: Option<String>,
+    pub(crate) parts: Option<String>,
+    pub(crate) url: Option<String>,
+    pub(crate) attempts: i64,
+    pub(crate) error: Option<String>,
+    pub(crate) note: Option<String>,
+    pub(crate) rendered: String,
+    pub(crate) payload: String,
+    pub(crate) created_at: String,
+    pub(crate) started_at: Option<String>,
+    pub(crate) finished_at: Option<String>,
+}
+
+/// The lock that serialises the writing of projections (banner, feed, site) across incidents.
+pub(crate) const PROJECTIONS: &str = "projections";
+
+/// The name of an incident's lock.
+pub(crate) fn incident_lock(id: &str) -> String {
+    format!("incident:{id}")
+}
+
+/// The journal's interface. Reading methods never write; writing methods are only called by a
+/// process that holds the lock of the incident concerned.
+pub(crate) trait Journal: Send {
+    /// Where it is, for messages (never with a password).
+    fn location(&self) -> String;
+
+    fn incident(&self, id: &str) -> anyhow::Result<Option<Incident>>;
+    /// The incident updated most recently, preferring open ones: what `--incident latest` means.
+    fn latest_incident(&self) -> anyhow::Result<Option<Incident>>;
+    /// Incidents, newest first.
+    fn incidents(&self, filter: &Filter) -> anyhow::Result<Vec<Incident>>;
+    /// Every incident id (for suggestions when one is mistyped).
+    fn incident_ids(&self) -> anyhow::Result<Vec<String>>;
+    /// An incident's updates, oldest first.
+    fn updates(&self, incident: &str) -> anyhow::Result<Vec<StoredUpdate>>;
+    fn update_by_key(&self, key: &str) -> anyhow::Result<Option<StoredUpdate>>;
+    /// The most recent update recorded at or after `since` whose inputs digest to `input`.
+    fn update_by_input(
+        &self,
+        input: &str,
+        since: Timestamp,
+    ) -> anyhow::Result<Option<StoredUpdate>>;
+    /// The latest update of every open incident and maintenance, oldest incident first.
+    fn open_updates(&self) -> anyhow::Result<Vec<Update>>;
+    /// The most recent updates, newest first.
+    fn recent_updates(&self, limit: usize) -> anyhow::Result<Vec<Update>>;
+    fn deliveries(&self, update_id: &str) -> anyhow::Result<Vec<Delivery>>;
+    /// Where an incident's thread stands on one channel and target.
+    fn thread(&self, incident: &str, channel: &str, target: &str)
+    -> anyhow::Result<Option<Thread>>;
+    /// Per incident, how many deliveries of its latest update are not settled (failed, unknown
+    /// or pending), the incidents with none left out.
+    fn unsettled(&self) -> anyhow::Result<Vec<Unsettled>>;
+
+    /// Records an update and its deliveries in one transaction. Fails when the incident moved on
+    /// (its last sequence is not the one before this update's).
+    fn record(
+        &mut self,
+        update: &NewUpdate<'_>,
+        deliveries: &[NewDelivery],
+    ) -> anyhow::Result<String>;
+    /// Applies changes to recorded deliveries, all in one transaction.
+    fn apply(&mut self, changes: &[Change]) -> anyhow::Result<()>;
+    /// Settles the `pending` deliveries of `incident` left by a process that died: `unknown` when
+    /// an attempt was made (it may have gone out), `failed` when none was (it did not). Call it
+    /// only while holding the incident's lock.
+    fn settle_abandoned(&mut self, incident: &str) -> anyhow::Result<usize>;
+
+    /// Takes a named lock (see [`incident_lock`], [`PROJECTIONS`]), waiting for whoever holds
+    /// it; `on_wait` is called once if it must wait. Held until [`Journal::unlock`] or the end of
+    /// the process. True when it was taken now, false when this journal held it already.
+    /// Locks are released when the journal is dropped.
+    fn lock(&mut self, name: &str, on_wait: &mut dyn FnMut()) -> anyhow::Result<bool>;
+    /// Whether any process (this one included) holds the lock now.
+    fn is_locked(&mut self, name: &str) -> bool;
+
+    /// Every record, for copying.
+    fn dump(&self) -> anyhow::Result<Dump>;
+    /// Loads every record into an empty journal.
+    fn load(&mut self, dump: &Dump) -> anyhow::Result<()>;
+    fn is_empty(&self) -> anyhow::Result<bool>;
+    fn schema_version(&self) -> anyhow::Result<u32>;
+}
+
+/// The shared reading of rows into typed records, the same for every backend.
+pub(crate) mod rows {
+    use anyhow::Context;
+
+    use super::{
+        Allowed, Delivery, DeliveryRow, Incident, IncidentRow, State, StoredUpdate, UpdateRow,
+    };
+
+    pub(crate) fn incident(row: IncidentRow) -> anyhow::Result<Incident> {
+        Ok(Incident {
+            kind: row.kind.parse()?,
+            status: row.status.parse()?,
+            is_open: row.is_open,
+            last_sequence: u32::try_from(row.last_sequence)?,
+            opened_at: row.opened_at.parse()?,
+            updated_at: row.updated_at.parse()?,
+            title: row.title,
+            id: row.id,
+        })
+    }
+
+    pub(crate) fn update(row: UpdateRow) -> anyhow::Result<StoredUpdate> {
+        let update = serde_json::from_str(&row.facts).context("a journal entry cannot be read")?;
+        Ok(StoredUpdate {
+            id: row.id,
+            update,
+            input: row.input,
+            allowed: allowed(&row.allowed),
+        })
+    }
+
+    /// The `allowed` column: a JSON object of rule id to reason. Unknown rules (from a later
+    /// version) are dropped rather than failing the whole read.
+    pub(crate) fn allowed(text: &str) -> Allowed {
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(text).unwrap_or_default();
+        map.into_iter()
+            .filter_map(|(rule, reason)| {
+                Some((
+                    rule.parse().ok()?,
+                    reason.as_str().unwrap_or_default().to_owned(),
+                ))
+            })
+            .collect()
+    }
+
+    pub(crate) fn allowed_text(allowed: &Allowed) -> String {
+        let map: serde_json::Map<String, serde_json::Value> = allowed
+            .iter()
+            .map(|(rule, reason)| (rule.as_str().to_owned(), reason.clone().into()))
+            .collect();
+        serde_json::Value::Object(map).to_string()
+    }
+
+    pub(crate) fn delivery(row: DeliveryRow) -> Delivery {
+        Delivery {
+            id: row.id,
+            channel: row.channel,
+            kind: row.kind,
+            target: row.target,
+            state: State::parse(&row.state),
+            remote_id: row.remote_id,
+            parts: row
+                .parts
+                .as_deref()
+                .and_then(|parts| serde_json::from_str(parts).ok())
+                .unwrap_or_default(),
+            url: row.url,
+            attempts: u32::try_from(row.attempts).unwrap_or(0),
+            error: row.error,
+            note: row.note,
+            rendered: row.rendered,
+            // A rendering this version cannot read (or none) is `None`: `retry` renders it again.
+            rendering: serde_json::from_str(&row.payload).unwrap_or(None),
+            started_at: row.started_at.and_then(|at| at.parse().ok()),
+        }
+    }
+}
+
+/// The update about to be recorded must be the one after the incident's last.
+pub(crate) fn check_sequence(update: &Update, last: Option<u32>) -> anyhow::Result<()> {
+    let expected = last.unwrap_or(0) + 1;
+    anyhow::ensure!(
+        update.sequence == expected,
+        "incident {} moved on while this update was prepared (expected update {}); run the \
+         command again",
+        update.incident,
+        expected
+    );
+    Ok(())
+}

@@ -1,0 +1,580 @@
+//! Planning: everything `post`, `lint` and `retry` decide before anything is written or sent.
+//! Every step here reads (the config, the journal) and writes nothing, which is what makes
+//! `outage lint` and `--dry-run` safe anywhere.
+//!
+//! The steps, in order:
+//! 1. [`find_rerun`]: the same command again (same inputs as typed, within `rerun_window`, or the
+//!    same `--idempotency-key`) is a rerun of an update already recorded, and sends nothing;
+//! 2. [`place`]: which incident the update belongs to, and whether it opens one;
+//! 3. [`facts`]: the canonical [`Update`], times resolved against one "now" and checked;
+//! 4. the wording rules on its text;
+//! 5. [`render`]: the channels selected, each rendered (projections from the journal's state
+//!    with this update applied) and checked to carry its facts.
+
+use anyhow::{Context, bail};
+use jiff::Timestamp;
+use sha2::{Digest, Sha256};
+
+use crate::channels::{ChannelConfig, Links, Projection, RenderCx, Rendering};
+use crate::input::{Draft, hex};
+use crate::journal::{Allowed, Incident, Journal, StoredUpdate};
+use crate::setup::Setup;
+use crate::update::{self, Status, Update};
+use crate::wording::facts;
+use crate::wording::render::Renderer;
+use crate::wording::rules::{self, Finding};
+
+/// A channel in the plan: what it will send, or why it is skipped.
+#[derive(Clone, Debug)]
+pub(crate) struct Planned {
+    pub(crate) channel: ChannelConfig,
+    pub(crate) rendering: Option<Rendering>,
+    pub(crate) skipped: Option<String>,
+    /// The recipients within the channel: `[""]` for all but lists.
+    pub(crate) targets: Vec<String>,
+}
+
+/// Where the update goes.
+#[derive(Clone, Debug)]
+pub(crate) struct Place {
+    pub(crate) incident: String,
+    pub(crate) existing: Option<Incident>,
+}
+
+/// Everything `post` needs to know before it writes anything.
+pub(crate) struct Plan {
+    pub(crate) update: Update,
+    pub(crate) place: Place,
+    pub(crate) channels: Vec<Planned>,
+    pub(crate) findings: Vec<Finding>,
+    /// A digest of the facts.
+    pub(crate) fingerprint: String,
+    /// A digest of the inputs as typed.
+    pub(crate) input: String,
+    pub(crate) allowed: Allowed,
+    pub(crate) idempotency_key: Option<String>,
+}
+
+impl Plan {
+    pub(crate) fn blocked(&self) -> bool {
+        self.findings.iter().any(Finding::blocks)
+    }
+
+    /// Whether this update opens its incident.
+    pub(crate) fn opens(&self) -> bool {
+        self.place.existing.is_none()
+    }
+}
+
+/// What planning found.
+pub(crate) enum Planning {
+    /// A new update to record and send.
+    New(Box<Plan>),
+    /// The same command again: this update was recorded already.
+    Rerun(Box<StoredUpdate>),
+}
+
+/// What the plan is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// A post (or its dry run): the same command again is a rerun, and an update goes where it
+    /// may go.
+    Post,
+    /// `lint`: the wording, whatever the journal holds and wherever the update would go.
+    Lint,
+}
+
+/// Plans an update for a post. `journal` is `None` when there is none yet.
+pub(crate) fn plan(
+    draft: &Draft,
+    setup: &Setup,
+    journal: Option<&dyn Journal>,
+    renderer: &Renderer,
+    now: Timestamp,
+) -> anyhow::Result<Planning> {
+    plan_for(Purpose::Post, draft, setup, journal, renderer, now)
+}
+
+pub(crate) fn plan_for(
+    purpose: Purpose,
+    draft: &Draft,
+    setup: &Setup,
+    journal: Option<&dyn Journal>,
+    renderer: &Renderer,
+    now: Timestamp,
+) -> anyhow::Result<Planning> {
+    let config = &setup.config;
+    let given = match purpose {
+        Purpose::Post => given_incident(draft, journal)?,
+        Purpose::Lint => given_incident(draft, journal).ok().flatten(),
+    };
+    let input = draft.digest(given.as_deref().unwrap_or(""));
+    if purpose == Purpose::Post
+        && let Some(stored) = find_rerun(draft, &input, journal, now, config.policy.rerun_window)?
+    {
+        return Ok(Planning::Rerun(Box::new(stored)));
+    }
+    let place = match purpose {
+        Purpose::Post => place(draft, given, journal, now, &config.organization.timezone)?,
+        // Wherever it would go, a new incident by default: the wording is what is checked.
+        Purpose::Lint => {
+            let incident = given.unwrap_or_else(|| {
+                update::incident_id(
+                    draft.title.as_deref().unwrap_or("incident"),
+                    now,
+                    &config.organization.timezone,
+                )
+            });
+            let existing = journal
+                .map(|journal| journal.incident(&incident))
+                .transpose()?
+                .flatten();
+            Place { incident, existing }
+        }
+    };
+    let update = facts(draft, &place, now, setup, purpose)?;
+    let earlier = match (&place.existing, journal) {
+        (Some(incident), Some(journal)) => journal.updates(&incident.id)?,
+        _ => Vec::new(),
+    };
+    let earlier: Vec<(u32, &str)> = earlier
+        .iter()
+        .map(|stored| (stored.update.sequence, stored.update.message.as_str()))
+        .collect();
+    let mut findings = rules::check(&update, &config.policy, &earlier);
+    let selected = select(setup, &draft.channels)?;
+    let projection = if selected
+        .iter()
+        .any(|(channel, skipped)| skipped.is_none() && channel.kind.is_projection())
+    {
+        projection(journal, &update)?
+    } else {
+        Projection::default()
+    };
+    let (channels, channel_findings) =
+        render(setup, selected, &update, &projection, renderer, now)?;
+    findings.extend(channel_findings);
+    let findings = rules::settle(findings, &config.policy, &draft.allow);
+    let channels = skip_unrendered(channels, &findings);
+    Ok(Planning::New(Box::new(Plan {
+        fingerprint: fingerprint(&update),
+        update,
+        place,
+        channels,
+        findings,
+        input,
+        allowed: draft.allow.clone(),
+        idempotency_key: draft.idempotency_key.clone(),
+    })))
+}
+
+/// The incident named on the command line, `latest` resolved; `None` for a new incident.
+fn given_incident(draft: &Draft, journal: Option<&dyn Journal>) -> anyhow::Result<Option<String>> {
+    match draft.incident.as_deref() {
+        None => Ok(None),
+        Some("latest") => Ok(Some(
+            journal
+                .map(|journal| journal.latest_incident())
+                .transpose()?
+                .flatten()
+                .context("--incident latest: there is no incident in the journal yet")?
+                .id,
+        )),
+        Some(id) => {
+            if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                bail!("--incident `{id}`: an incident id has no spaces");
+            }
+            Ok(Some(id.to_owned()))
+        }
+    }
+}
+
+/// Step 1: the same command again. With `--idempotency-key`, the update the key names (its
+/// inputs must be these); otherwise an update with these inputs recorded within the window.
+pub(crate) fn find_rerun(
+    draft: &Draft,
+    input: &str,
+    journal: Option<&dyn Journal>,
+    now: Timestamp,
+    window: jiff::SignedDuration,
+) -> anyhow::Result<Option<StoredUpdate>> {
+    let Some(journal) = journal else {
+        return Ok(None);
+    };
+    if let Some(key) = &draft.idempotency_key {
+        return match journal.update_by_key(key)? {
+            Some(stored) if stored.input.as_deref().is_some_and(|known| known != input) => bail!(
+                "--idempotency-key {key} already names update {} of {}, with different inputs; \
+                 use a new key",
+                stored.update.sequence,
+                stored.update.incident
+            ),
+            found => Ok(found),
+        };
+    }
+    journal.update_by_input(input, now.checked_sub(window)?)
+}
+
+/// Step 2: which incident the update belongs to.
+pub(crate) fn place(
+    draft: &Draft,
+    given: Option<String>,
+    journal: Option<&dyn Journal>,
+    now: Timestamp,
+    tz: &jiff::tz::TimeZone,
+) -> anyhow::Result<Place> {
+    let find = |id: &str| -> anyhow::Result<Option<Incident>> {
+        journal
+            .map(|journal| journal.incident(id))
+            .transpose()
+            .map(Option::flatten)
+    };
+    if let Some(id) = given {
+        if let Some(existing) = find(&id)? {
+            return Ok(Place {
+                incident: id,
+                existing: Some(existing),
+            });
+        }
+        if draft.title.is_none() || !opens(draft.status) {
+            bail!("{}", unknown_incident(&id, journal)?);
+        }
+        if draft.correction {
+            bail!("--correction corrects an earlier update, and incident {id} has none yet");
+        }
+        return Ok(Place {
+            incident: id,
+            existing: None,
+        });
+    }
+    if draft.correction {
+        bail!("--correction corrects an earlier update; pass --incident ID");
+    }
+    let title = draft.title.as_deref().expect("a new incident has a title");
+    if !opens(draft.status) {
+        bail!(
+            "a new incident starts investigating or identified (a maintenance: scheduled), not \
+             {}; to post to an existing incident pass --incident ID",
+            draft.status
+        );
+    }
+    let base = update::incident_id(title, now, tz);
+    let mut id = base.clone();
+    for suffix in 2.. {
+        match find(&id)? {
+            None => break,
+            Some(existing) if existing.is_open => bail!(
+                "incident {} already exists ({}); pass --incident {} to follow it up, or give a \
+                 different title to open a new one",
+                existing.id,
+                existing.status,
+                existing.id
+            ),
+            // The same title again the same day, after the first is over: a new incident.
+            Some(_) => id = format!("{base}-{suffix}"),
+        }
+    }
+    Ok(Place {
+        incident: id,
+        existing: None,
+    })
+}
+
+/// The statuses an incident may start with.
+fn opens(status: Status) -> bool {
+    matches!(
+        status,
+        Status::Investigating | Status::Identified | Status::Scheduled
+    )
+}
+
+/// "no incident `X`; did you mean …?"
+fn unknown_incident(id: &str, journal: Option<&dyn Journal>) -> anyhow::Result<String> {
+    let ids = journal
+        .map(|journal| journal.incident_ids())
+        .transpose()?
+        .unwrap_or_default();
+    let mut near: Vec<(usize, String)> = ids
+        .into_iter()
+        .map(|known| (strsim::levenshtein(id, &known), known))
+        .filter(|(distance, known)| *distance <= (known.len() / 3).max(3))
+        .collect();
+    near.sort();
+    let near: Vec<String> = near.into_iter().take(3).map(|(_, known)| known).collect();
+    let hint = match near.as_slice() {
+        [] => String::new(),
+        [one] => format!("did you mean {one}? "),
+        several => format!("did you mean one of {}? ", several.join(", ")),
+    };
+    Ok(format!(
+        "no incident `{id}` in the journal; {hint}(`outage incidents` lists them; to open a new \
+         incident with this id, give --title and an opening status: investigating, identified or \
+         scheduled)"
+    ))
+}
+
+/// Step 3: the canonical facts, times resolved and checked, the transition allowed.
+pub(crate) fn facts(
+    draft: &Draft,
+    place: &Place,
+    now: Timestamp,
+    setup: &Setup,
+    purpose: Purpose,
+) -> anyhow::Result<Update> {
+    let tz = &setup.config.organization.timezone;
+    let time = |flag: &str, value: &Option<String>| -> anyhow::Result<Option<Timestamp>> {
+        value
+            .as_deref()
+            .map(|text| update::parse_time(text, now, tz).with_context(|| flag.to_owned()))
+            .transpose()
+    };
+    let title = match (&draft.title, &place.existing) {
+        (Some(title), _) => title.clone(),
+        (None, Some(existing)) => existing.title.clone(),
+        (None, None) if purpose == Purpose::Lint => "Untitled".to_owned(),
+        (None, None) => bail!("the update needs --title: it opens a new incident"),
+    };
+    let starts = time("--starts / starts", &draft.starts)?;
+    let ends = time("--ends / ends", &draft.ends)?;
+    let eta = time("--eta / eta", &draft.eta)?;
+    let next_update = time("--next-update / next_update", &draft.next_update)?;
+    let past = |flag: &str, at: Option<Timestamp>| -> anyhow::Result<()> {
+        if let Some(at) = at
+            && at <= now
+        {
+            bail!(
+                "{flag}: {} is not in the future; give a time still to come (14:30, +45m or an \
+                 RFC 3339 time)",
+                update::format_time(at, now, tz)
+            );
+        }
+        Ok(())
+    };
+    past("--eta / eta", eta)?;
+    past("--next-update / next_update", next_update)?;
+    if !draft.status.is_final() {
+        past("--ends / ends", ends)?;
+    }
+    if let (Some(starts), Some(ends)) = (starts, ends)
+        && ends <= starts
+    {
+        bail!("--ends / ends must be after --starts / starts");
+    }
+    if draft.status == Status::Scheduled {
+        match starts {
+            None => bail!("a scheduled maintenance needs --starts / starts (and usually --ends)"),
+            Some(starts) if starts <= now => bail!(
+                "--starts / starts: {} is not in the future; a maintenance that has begun is \
+                 --status in-progress",
+                update::format_time(starts, now, tz)
+            ),
+            Some(_) => {}
+        }
+    }
+    check_components(&draft.components, &setup.config.components)?;
+    if let (Some(existing), Purpose::Post) = (&place.existing, purpose) {
+        update::check_transition(&existing.id, existing.status, draft.status, draft.reopen)?;
+    }
+    Ok(Update {
+        incident: place.incident.clone(),
+        sequence: place
+            .existing
+            .as_ref()
+            .map_or(1, |incident| incident.last_sequence + 1),
+        kind: draft.status.kind(),
+        status: draft.status,
+        title,
+        message: draft.message.clone(),
+        components: draft.components.clone(),
+        impact: draft.impact,
+        eta,
+        next_update,
+        starts,
+        ends,
+        compensation: draft.compensation.clone(),
+        internal_note: draft.internal_note.clone(),
+        correction: draft.correction,
+        posted_at: now,
+    })
+}
+
+/// When the config names its components, an update names only those.
+fn check_components(given: &[String], known: &[crate::config::Component]) -> anyhow::Result<()> {
+    if known.is_empty() {
+        return Ok(());
+    }
+    for name in given {
+        if !known.iter().any(|component| component.name == *name) {
+            let names: Vec<&str> = known
+                .iter()
+                .map(|component| component.name.as_str())
+                .collect();
+            bail!(
+                "--components / components: no component is named `{name}`; the components are {}",
+                names.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The state the projections show once this update is recorded.
+pub(crate) fn projection(
+    journal: Option<&dyn Journal>,
+    update: &Update,
+) -> anyhow::Result<Projection> {
+    let (mut open, mut recent) = match journal {
+        Some(journal) => (
+            journal.open_updates()?,
+            journal.recent_updates(crate::channels::feed::MAX_ENTRIES)?,
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    open.retain(|other| other.incident != update.incident);
+    if !update.status.is_final() {
+        open.push(update.clone());
+    }
+    recent
+        .retain(|other| !(other.incident == update.incident && other.sequence == update.sequence));
+    recent.insert(0, update.clone());
+    Ok(Projection { open, recent })
+}
+
+/// The channels to send to, each with a reason when it is skipped.
+pub(crate) fn select(
+    setup: &Setup,
+    names: &[String],
+) -> anyhow::Result<Vec<(ChannelConfig, Option<String>)>> {
+    let path = setup.config.path.display();
+    for name in names {
+        if !setup.channels.iter().any(|channel| &channel.name == name) {
+            let known: Vec<&str> = setup.channels.iter().map(|c| c.name.as_str()).collect();
+            bail!(
+                "--channels: no channel is named `{name}` in {path}; the channels are {}",
+                known.join(", ")
+            );
+        }
+    }
+    let mut selected = Vec::new();
+    for channel in &setup.channels {
+        let chosen = names.is_empty() || names.contains(&channel.name);
+        if names.is_empty() && !channel.enabled {
+            selected.push((channel.clone(), Some("disabled in the config".to_owned())));
+        } else if chosen {
+            if !channel.enabled {
+                bail!(
+                    "--channels: `{}` is disabled in {path}; set enabled = true to use it",
+                    channel.name
+                );
+            }
+            selected.push((channel.clone(), None));
+        }
+    }
+    if selected.iter().all(|(_, skipped)| skipped.is_some()) {
+        bail!("no channel is enabled in {path}; enable one or add a [[channel]]");
+    }
+    Ok(selected)
+}
+
+/// Step 5: one rendering per selected channel, checked to carry its kind's facts.
+pub(crate) fn render(
+    setup: &Setup,
+    selected: Vec<(ChannelConfig, Option<String>)>,
+    update: &Update,
+    projection: &Projection,
+    renderer: &Renderer,
+    now: Timestamp,
+) -> anyhow::Result<(Vec<Planned>, Vec<Finding>)> {
+    let links = setup.links();
+    let mut findings = Vec::new();
+    let mut planned = Vec::new();
+    for (channel, skipped) in selected {
+        if let Some(reason) = skipped {
+            planned.push(Planned {
+                channel,
+                rendering: None,
+                skipped: Some(reason),
+                targets: vec![String::new()],
+            });
+            continue;
+        }
+        let targets = channel
+            .kind
+            .targets()
+            .map_err(|err| anyhow::anyhow!("channel `{}`: {err:#}", channel.name))?;
+        let (rendering, found) =
+            render_one(setup, &channel, update, projection, renderer, now, &links);
+        findings.extend(found.into_iter().map(|finding| finding.on(&channel.name)));
+        planned.push(Planned {
+            channel,
+            rendering,
+            skipped: None,
+            targets,
+        });
+    }
+    Ok((planned, findings))
+}
+
+/// Renders one channel and checks its facts.
+pub(crate) fn render_one(
+    setup: &Setup,
+    channel: &ChannelConfig,
+    update: &Update,
+    projection: &Projection,
+    renderer: &Renderer,
+    now: Timestamp,
+    links: &Links,
+) -> (Option<Rendering>, Vec<Finding>) {
+    let cx = RenderCx {
+        channel,
+        update,
+        organization: &setup.config.organization,
+        now,
+        renderer,
+        projection,
+        links,
+    };
+    match channel.kind.render(&cx) {
+        Ok(rendering) => {
+            let found = if rendering.folded {
+                Vec::new()
+            } else {
+                facts::check(
+                    &cx.facts(),
+                    channel.kind.name(),
+                    &channel.kind.shown(&rendering),
+                )
+            };
+            (Some(rendering), found)
+        }
+        Err(finding) => (None, vec![finding]),
+    }
+}
+
+/// A channel that could not be render (its error let through with `--allow`) is skipped, never
+/// recorded as a delivery without a rendering.
+fn skip_unrendered(channels: Vec<Planned>, findings: &[Finding]) -> Vec<Planned> {
+    channels
+        .into_iter()
+        .map(|mut planned| {
+            if planned.skipped.is_none() && planned.rendering.is_none() {
+                let why = findings
+                    .iter()
+                    .find(|finding| finding.channel.as_deref() == Some(&planned.channel.name))
+                    .map_or_else(
+                        || "it could not be rendered".to_owned(),
+                        |f| f.message.clone(),
+                    );
+                planned.skipped = Some(format!("not rendered: {why}"));
+                planned.targets = vec![String::new()];
+            }
+            planned
+        })
+        .collect()
+}
+
+/// A digest of the facts as recorded.
+pub(crate) fn fingerprint(update: &Update) -> String {
+    let facts = serde_json::to_string(update).expect("updates serialize");
+    hex(&Sha256::digest(facts.as_bytes()))
+}
