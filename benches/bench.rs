@@ -12,6 +12,9 @@
 //! Run with `cargo bench`; `BENCH_RUNS=N` changes the number of runs (default 7) and
 //! `BENCH_ONLY=AC` runs only some parts.
 
+// The test helpers are `pub` for the test modules; the peak memory comes from `wait4` (unsafe).
+#![allow(unreachable_pub, unsafe_code)]
+
 #[allow(dead_code)]
 #[path = "../tests/support/mod.rs"]
 mod support;

@@ -38,7 +38,7 @@ impl Redactor {
     pub(crate) fn add(&self, secret: &str) {
         self.add_forms([
             secret.to_owned(),
-            crate::channels::x::oauth1::encode(secret),
+            percent_encoding::utf8_percent_encode(secret, UNRESERVED).to_string(),
             form_encode(secret),
             STANDARD.encode(secret),
             URL_SAFE_NO_PAD.encode(secret),
@@ -120,6 +120,14 @@ fn redact_with(matcher: &AhoCorasick, text: &str) -> String {
     });
     out
 }
+
+/// RFC 3986: every byte but the unreserved ones as `%XX` (how OAuth and most query strings
+/// carry a value).
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 fn form_encode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC)

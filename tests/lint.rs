@@ -138,7 +138,7 @@ fn rendering_rules_check_each_channel() {
         .cmd(&["lint", "--status", "investigating", "--title", "Login failures", "--message", "Logins fail.", "--next-update", "30m"])
         .stdout(
             "
-            error[too-long] long: the rendering is over the channel's limit of 2000 characters even without the message; shorten the title, compensation or template
+            error[too-long] long: the rendering is 2467 characters even with no message, over the channel's limit of 2000 characters; shorten the title, compensation or template
             error[missing-fact] lossy: the rendering lost the next update time (\"10:30 UTC\"); check the channel's template
             2 error(s), 0 warning(s)
             ",

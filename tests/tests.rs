@@ -1,8 +1,12 @@
 //! The one integration-test binary: every test runs the real `outage` binary, against loopback
 //! emulators of the remote services where it sends anything.
 
+// The helpers are `pub` for the test modules, in a binary crate.
+#![allow(unreachable_pub)]
+
 mod support;
 
+mod architecture; // The modules import no cycle.
 mod banner; // The banner and feed files: content, escaping, size, atomic rewrites.
 mod config; // Bad configuration: one clear message, exit 2, nothing sent.
 mod crash; // Killed processes, ten posts at once, banner readers: nothing lost or doubled.

@@ -35,6 +35,14 @@ impl Measure {
         }
     }
 
+    /// A length in this measure's unit: `2453 characters`.
+    pub(crate) fn count(self, length: usize) -> String {
+        match self {
+            Measure::Chars(_) | Measure::Unlimited => format!("{length} characters"),
+            Measure::XWeighted(_) => format!("{length} (X's weighted length)"),
+        }
+    }
+
     pub(crate) fn describe(self) -> String {
         match self {
             Measure::Chars(limit) => format!("{limit} characters"),
@@ -78,12 +86,23 @@ fn shortest_fit(
     Ok(best)
 }
 
-fn too_long(measure: Measure) -> Finding {
+/// `too-long`, saying how long the rendering is with no message at all.
+fn too_long(
+    measure: Measure,
+    facts: &Facts,
+    render: &dyn Fn(&Facts) -> Result<String, Finding>,
+) -> Finding {
+    let bare = Facts {
+        message: String::new(),
+        ..facts.clone()
+    };
+    let length = render(&bare).map_or(0, |text| measure.length(&text));
     Finding::new(
         RuleId::TooLong,
         format!(
-            "the rendering is over the channel's limit of {} even without the message; shorten \
+            "the rendering is {} even with no message, over the channel's limit of {}; shorten \
              the title, compensation or template",
+            measure.count(length),
             measure.describe()
         ),
     )
@@ -95,7 +114,7 @@ pub(crate) fn fitted(
     facts: &Facts,
     render: &dyn Fn(&Facts) -> Result<String, Finding>,
 ) -> Result<String, Finding> {
-    shortest_fit(measure, facts, 0, render)?.ok_or_else(|| too_long(measure))
+    shortest_fit(measure, facts, 0, render)?.ok_or_else(|| too_long(measure, facts, render))
 }
 
 /// How much of the message one post keeps before the update becomes a thread instead.
@@ -116,7 +135,7 @@ pub(crate) fn threaded(
         return Ok(vec![text]);
     }
     if custom {
-        return Err(too_long(measure));
+        return Err(too_long(measure, facts, render));
     }
     pack(measure, facts)
 }
