@@ -231,13 +231,18 @@ pub(crate) fn parse_time(text: &str, now: Timestamp, tz: &TimeZone) -> anyhow::R
         }
         return Ok(at.timestamp());
     }
-    match parse_duration(text) {
-        Ok(duration) => Ok(now.checked_add(duration)?),
-        Err(_) => bail!(
-            "`{text}` is not a time; write 14:30, +45m, or an RFC 3339 time such as \
-             2026-11-22T14:30:00Z"
-        ),
+    if text
+        .trim_start_matches('+')
+        .parse::<SignedDuration>()
+        .is_ok()
+    {
+        // A duration, perhaps zero or negative: say that rather than "not a time".
+        return Ok(now.checked_add(parse_duration(text)?)?);
     }
+    bail!(
+        "`{text}` is not a time; write 14:30, +45m, or an RFC 3339 time such as \
+         2026-11-22T14:30:00Z"
+    )
 }
 
 /// `22h 20m`.

@@ -14,8 +14,9 @@ const CONFIG: &str = r#"
     url = "https://hooks.example.com/x"
 "#;
 
-/// Runs `outage lint` with a base update plus `args` and returns the finding lines.
-fn lint(ws: &Workspace, args: &[&str]) -> String {
+/// Runs `outage lint` with a base update plus `args` and returns the finding lines and the exit
+/// code.
+fn lint(ws: &Workspace, args: &[&str]) -> (String, i32) {
     let mut all = vec!["lint", "--title", "Login failures"];
     let has = |flag: &str| args.contains(&flag);
     if !has("--status") {
@@ -29,7 +30,10 @@ fn lint(ws: &Workspace, args: &[&str]) -> String {
     }
     all.extend(args.iter().filter(|a| **a != "--no-next"));
     let output = ws.cmd(&all).any_stdout().any_status().run();
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        output.status.code().unwrap(),
+    )
 }
 
 /// The rules on the text. The two rules on renderings, `too-long` and `missing-fact`, fail in
@@ -106,22 +110,98 @@ fn each_rule_has_a_passing_and_a_failing_case() {
                 "--internal-note",
                 "See INC-4521 on db7.internal.",
             ],
-            &["--message", "Logins fail; see INC-4521."],
-            "error[internal-marker]: the message contains \"INC-4521\", which looks internal; move it to --internal-note",
+            &["--message", "Logins fail; see INC-4521 and db7.internal."],
+            "error[internal-marker]: the message contains \"INC-4521\", which looks internal; move it to --internal-note\nerror[internal-marker]: the message contains \"db7.internal\", which looks internal; move it to --internal-note",
         ),
     ];
     for (rule, passing, failing, finding) in cases {
-        let clean = lint(&ws, passing);
+        let (clean, code) = lint(&ws, passing);
         assert!(
             !clean.contains(rule),
             "{rule}: the passing case was flagged:\n{clean}"
         );
-        let flagged = lint(&ws, failing);
+        assert_eq!(code, 0, "{rule}: the passing case exits 0\n{clean}");
+        let (flagged, code) = lint(&ws, failing);
         assert!(
             flagged.contains(finding),
             "{rule}: expected\n{finding}\ngot\n{flagged}"
         );
+        let expected = if finding.starts_with("error") { 3 } else { 0 };
+        assert_eq!(
+            code, expected,
+            "{rule}: errors exit 3, warnings 0\n{flagged}"
+        );
     }
+}
+
+/// `stock-apology` catches the family of patronising empathy, not one sentence.
+#[test]
+fn patronising_empathy_is_flagged_in_every_form() {
+    let ws = Workspace::new(CONFIG);
+    for phrase in [
+        "We understand how frustrating this must be.",
+        "We understand how frustrating this is.",
+        "We know how angry you must be.",
+        "We know how frustrated you are.",
+        "We understand your frustration.",
+        "We apologize for any inconvenience this may have caused.",
+    ] {
+        let (out, code) = lint(&ws, &["--message", &format!("Logins fail. {phrase}")]);
+        assert!(
+            out.starts_with("warning[stock-apology]: the message uses the stock phrase"),
+            "{phrase}: {out}"
+        );
+        assert_eq!(code, 0, "a warning does not block");
+    }
+}
+
+/// `no-news`: a follow-up that repeats an earlier message word for word.
+#[test]
+fn a_follow_up_that_repeats_an_earlier_message_is_no_news() {
+    let ws = Workspace::new(&format!(
+        "{CONFIG}\n[[channel]]\nname = \"banner\"\nkind = \"banner\"\nhtml_path = \"banner.html\"\n"
+    ));
+    ws.cmd(&[
+        "post",
+        "--yes",
+        "-q",
+        "--channels",
+        "banner",
+        "--status",
+        "investigating",
+        "--title",
+        "Login failures",
+        "--message",
+        "We are still looking into it.",
+        "--next-update",
+        "30m",
+    ])
+    .any_stdout()
+    .run();
+    let (out, code) = lint(
+        &ws,
+        &[
+            "--incident",
+            "latest",
+            "--message",
+            "We are  still looking into it.",
+        ],
+    );
+    assert_eq!(
+        out,
+        "warning[no-news]: the message repeats update 1 word for word; say what changed, what is being done, or when you will know more\n0 error(s), 1 warning(s)\n"
+    );
+    assert_eq!(code, 0);
+    let (out, _) = lint(
+        &ws,
+        &[
+            "--incident",
+            "latest",
+            "--message",
+            "The cause is a certificate.",
+        ],
+    );
+    assert_eq!(out, "0 error(s), 0 warning(s)\n");
 }
 
 #[test]

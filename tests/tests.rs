@@ -11,6 +11,7 @@ mod banner; // The banner and feed files: content, escaping, size, atomic rewrit
 mod config; // Bad configuration: one clear message, exit 2, nothing sent.
 mod crash; // Killed processes, ten posts at once, banner readers: nothing lost or doubled.
 mod email; // Email over SMTP against an SMTP emulator (and aiosmtpd, ignored by default).
+mod facts; // Same facts everywhere: reruns, placement, times, corrections (issue 9).
 mod faults; // Every fault of every remote channel: the right outcome, the right attempts.
 mod lifecycle; // Follow-ups, transitions, reruns, corrections, status, history, retry, kills.
 mod lint; // The wording rules through `outage lint` and `post`.
