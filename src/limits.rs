@@ -18,7 +18,7 @@ pub(crate) const CONFIG: u64 = 1024 * 1024;
 pub(crate) const LIST: u64 = 16 * 1024 * 1024;
 /// The part of a remote answer that is kept (for the error message or the receipt); the rest is
 /// never read.
-pub(crate) const RESPONSE: usize = 64 * 1024;
+pub(crate) const RESPONSE: usize = 16 * 1024;
 
 /// `16 KiB`, `1 MiB`.
 pub(crate) fn describe(bytes: u64) -> String {

@@ -524,3 +524,79 @@ fn interop_with_aiosmtpd() {
     );
     assert!(last.body_text(0).unwrap().contains("Logins work again."));
 }
+
+/// Issue 10, item 7: an SMTP server that quotes the login in its refusal cannot leak it.
+#[test]
+fn a_refusal_quoting_the_login_does_not_leak_it() {
+    let smtp = Smtp::start(Mode::Starttls);
+    smtp.fail(
+        "AUTH",
+        &format!("535 5.7.8 Authentication failed for {USER}:{PASSWORD} (AUTH PLAIN)"),
+    );
+    let ws = workspace(&smtp, "");
+    let output = ws
+        .cmd(&[&["post", "--yes", "--json"], UPDATES[0]].concat())
+        .any_stdout()
+        .status(1)
+        .run();
+    let report = json(&output);
+    let errors: Vec<&str> = report["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["error"].as_str())
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "the SMTP server refused: permanent error (535): 5.7.8 Authentication failed for [redacted]:[redacted] (AUTH PLAIN)"
+        ]
+    );
+    ws.assert_no_secrets(&[output], &[USER, PASSWORD]);
+}
+
+/// Issue 10, item 14: EHLO gives a fully qualified name (`helo_name`, else the host's full name,
+/// else the sender's domain), and XOAUTH2 logs in with an access token instead of a password.
+#[test]
+fn ehlo_gives_a_full_name_and_xoauth2_logs_in_with_a_token() {
+    let smtp = Smtp::start(Mode::Starttls);
+    let token = "ya29.a0AfH6SMC-access-token-for-xoauth2";
+    smtp.with(|state| state.oauth_token = Some(token.to_owned()));
+    let ws = Workspace::new(&format!(
+        r#"
+        [organization]
+        name = "Example Inc"
+        [[channel]]
+        name = "email"
+        kind = "email"
+        host = "127.0.0.1"
+        port = {}
+        ca_file = "ca.pem"
+        username_env = "SMTP_USER"
+        oauth_token_env = "SMTP_TOKEN"
+        helo_name = "status-sender.example.com"
+        from = "status@example.com"
+        to = ["customers@example.com"]
+        "#,
+        smtp.port,
+    ))
+    .env("SMTP_USER", USER)
+    .env("SMTP_TOKEN", token);
+    ws.write("ca.pem", &smtp.ca_pem);
+    let report = post(&ws, UPDATES[0], 0);
+    assert_eq!(report["deliveries"][0]["outcome"], "delivered");
+    assert_eq!(smtp.messages().len(), 1);
+    let hellos = smtp.with(|state| state.hellos.clone());
+    assert!(!hellos.is_empty());
+    assert!(
+        hellos
+            .iter()
+            .all(|name| name == "status-sender.example.com"),
+        "{hellos:?}"
+    );
+    // Without helo_name, a name with a dot: the host's, or the sender's domain.
+    let ws = workspace(&smtp, "");
+    post(&ws, UPDATES[0], 0);
+    let name = smtp.with(|state| state.hellos.last().cloned().unwrap());
+    assert!(name.contains('.') && name != "localhost", "{name}");
+}

@@ -273,14 +273,22 @@ fn facebook_faults() {
 #[test]
 fn email_faults() {
     // (fault, the stage it hits and the server's reply, the expected outcome)
-    let cases: [(&str, (&str, &str), &str); 5] = [
-        ("4xx", ("MAIL", "451 4.3.0 Try again later"), "delivered 2"),
-        ("5xx", ("DATA", "554 5.7.1 Rejected"), "failed 1"),
-        ("timeout", ("MAIL", "sleep 900"), "unknown 1"),
-        ("reset connection", ("MAIL", "close"), "delivered 2"),
-        ("malformed reply", ("MAIL", "hello there"), "delivered 2"),
+    // (fault, the stage it hits and the server's reply, the expected outcome, messages queued)
+    let cases: [(&str, (&str, &str), &str, usize); 6] = [
+        (
+            "4xx",
+            ("MAIL", "451 4.3.0 Try again later"),
+            "delivered 2",
+            1,
+        ),
+        ("5xx", ("DATA", "554 5.7.1 Rejected"), "failed 1", 0),
+        ("timeout", ("MAIL", "sleep 900"), "unknown 1", 0),
+        ("reset connection", ("MAIL", "close"), "delivered 2", 1),
+        ("malformed reply", ("MAIL", "hello there"), "delivered 2", 1),
+        // Queued, then the reply is lost: sending again would deliver it twice.
+        ("reply lost after DATA", ("DATA", "close"), "unknown 1", 1),
     ];
-    for (name, (stage, reply), expected) in cases {
+    for (name, (stage, reply), expected, queued) in cases {
         let smtp = Smtp::start(Mode::Starttls);
         smtp.fail(stage, reply);
         let ws = email_workspace(&smtp, smtp.port);
@@ -288,6 +296,7 @@ fn email_faults() {
             format!("{name}: {}", run(&ws)),
             format!("{name}: {expected}")
         );
+        assert_eq!(smtp.messages().len(), queued, "{name}");
     }
     let smtp = Smtp::start(Mode::Starttls);
     let ws = email_workspace(&smtp, smtp.port).env("SMTP_PASSWORD", "wrong-password-99");

@@ -431,3 +431,108 @@ fn social_secrets_never_appear_in_output_or_the_journal() {
         &[CONSUMER_SECRET, TOKEN, TOKEN_SECRET, PAGE_TOKEN, APP_SECRET],
     );
 }
+
+/// Issue 10, item 15: a 429 that is the 24-hour posting limit fails at once with when it resets,
+/// instead of waiting for the 15-minute window; an expired OAuth 2.0 token says so.
+#[test]
+fn x_daily_limit_and_an_expired_oauth2_token_say_what_they_are() {
+    let emulator = emulator();
+    emulator.with(|inner| inner.x.daily_limit_reached = true);
+    let ws = workspace(&emulator, "");
+    let report = post(&ws, &[LIFE[0], &["--channels", "x"]].concat(), 1);
+    assert_eq!(outcome(&report, 0), "x failed 1");
+    let error = report["deliveries"][0]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("X answered 429 Too Many Requests: Too Many Requests; your account's 24-hour posting limit is reached; it resets at "),
+        "{error}"
+    );
+    assert!(
+        error.ends_with("longer than max_retry_wait (3s); run `outage retry` later"),
+        "{error}"
+    );
+
+    let emulator = self::emulator();
+    let ws = workspace(&emulator, "");
+    let config = ws.read("channels.toml").replace(
+        "consumer_key_env = \"X_CONSUMER_KEY\"\nconsumer_secret_env = \"X_CONSUMER_SECRET\"\naccess_token_env = \"X_ACCESS_TOKEN\"\naccess_token_secret_env = \"X_ACCESS_TOKEN_SECRET\"",
+        "bearer_token_env = \"X_BEARER\"",
+    );
+    ws.write("channels.toml", &config);
+    let ws = ws.env("X_BEARER", "x-user-token-expired-after-two-hours");
+    let report = post(&ws, &[LIFE[0], &["--channels", "x"]].concat(), 1);
+    assert_eq!(
+        report["deliveries"][0]["error"],
+        "X answered 401 Unauthorized: Unauthorized; an OAuth 2.0 user token expires two hours after it is issued: for unattended posting use OAuth 1.0a keys (consumer_key_env, consumer_secret_env, access_token_env, access_token_secret_env), which do not expire"
+    );
+}
+
+/// Issue 10, item 12: commenting as the Page needs pages_manage_engagement; without it the
+/// follow-up is posted as a new Page post that says what it follows, and the report says so.
+#[test]
+fn a_comment_refused_for_a_permission_becomes_a_page_post_that_says_so() {
+    let emulator = emulator();
+    emulator.with(|inner| {
+        inner
+            .facebook
+            .permissions
+            .retain(|p| *p != "pages_manage_engagement")
+    });
+    let ws = workspace(&emulator, "");
+    post(&ws, &[LIFE[0], &["--channels", "facebook"]].concat(), 0);
+    let report = post(&ws, &[LIFE[1], &["--channels", "facebook"]].concat(), 0);
+    assert_eq!(outcome(&report, 0), "facebook delivered 1");
+    assert_eq!(
+        report["deliveries"][0]["note"],
+        "Facebook refused the comment: (#200) Permissions error (code 200); commenting as the Page needs pages_manage_engagement and the MODERATE task; posted as a new Page post"
+    );
+    let posts = emulator.with(|inner| inner.facebook.posts.clone());
+    assert_eq!(posts.len(), 2, "two Page posts, no comment");
+    assert!(posts[0].comments.is_empty());
+    assert!(
+        posts[1]
+            .message
+            .starts_with("Follow-up to our earlier post on this incident (update 2):\n\nIdentified: Login failures"),
+        "{}",
+        posts[1].message
+    );
+}
+
+/// Issue 10, item 12: `channels --check` tells a User token from a Page token (`GET /me` with the
+/// token must answer the Page itself).
+#[test]
+fn check_tells_a_user_token_from_a_page_token() {
+    use crate::support::facebook::USER_TOKEN;
+    let emulator = emulator();
+    let ws = workspace(&emulator, "").env("FB_PAGE_TOKEN", USER_TOKEN);
+    let output = ws
+        .cmd(&["channels", "--check", "--json"])
+        .any_stdout()
+        .status(1)
+        .run();
+    let rows = json(&output);
+    assert_eq!(
+        rows[1]["check"]["message"],
+        format!(
+            "the token belongs to Ann Admin (10158000000001), not to the Page {PAGE_ID}: use a Page access token (Graph API Explorer -> GET /me/accounts -> the Page's access_token)"
+        )
+    );
+    assert_eq!(rows[0]["check"]["ok"], true);
+}
+
+/// Issue 10, item 12: Graph throttling announces its wait in X-Business-Use-Case-Usage (minutes),
+/// not in Retry-After: a wait within the cap is honoured, a longer one fails at once saying so.
+#[test]
+fn facebook_throttling_waits_for_the_business_use_case_estimate() {
+    let emulator = emulator();
+    emulator.with(|inner| inner.facebook.throttled = Some(7));
+    let ws = workspace(&emulator, "");
+    let report = post(&ws, &[LIFE[0], &["--channels", "facebook"]].concat(), 1);
+    assert_eq!(outcome(&report, 0), "facebook failed 1");
+    assert_eq!(
+        report["deliveries"][0]["error"],
+        "Facebook answered 400 Bad Request: (#80001) There have been too many calls to this Page account. Wait a bit and try again. (code 80001); rate limited for 7m, longer than max_retry_wait (3s); run `outage retry` later"
+    );
+    emulator.with(|inner| inner.facebook.throttled = Some(0));
+    let report = post(&ws, &[LIFE[1], &["--channels", "facebook"]].concat(), 0);
+    assert_eq!(outcome(&report, 0), "facebook delivered 2");
+}

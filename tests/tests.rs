@@ -13,6 +13,7 @@ mod crash; // Killed processes, ten posts at once, banner readers: nothing lost 
 mod email; // Email over SMTP against an SMTP emulator (and aiosmtpd, ignored by default).
 mod facts; // Same facts everywhere: reruns, placement, times, corrections (issue 9).
 mod faults; // Every fault of every remote channel: the right outcome, the right attempts.
+mod hardening; // Nothing lost, doubled or leaked: bad input, hostile servers (issue 10).
 mod lifecycle; // Follow-ups, transitions, reruns, corrections, status, history, retry, kills.
 mod lint; // The wording rules through `outage lint` and `post`.
 mod post; // The whole path with the example config; dry run; JSON; exit codes.

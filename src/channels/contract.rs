@@ -174,6 +174,19 @@ fn words() -> impl Strategy<Value = String> {
     .prop_map(|words| words.join(" "))
 }
 
+/// HTML as a browser parses it: no parse error, and no element a message could have smuggled in.
+fn well_formed_html(html: &str, document: bool) -> Result<(), TestCaseError> {
+    let parsed = if document {
+        scraper::Html::parse_document(html)
+    } else {
+        scraper::Html::parse_fragment(html)
+    };
+    prop_assert!(parsed.errors.is_empty(), "{:?} in {html}", parsed.errors);
+    let script = scraper::Selector::parse("script, b").unwrap();
+    prop_assert!(parsed.select(&script).next().is_none(), "{html}");
+    Ok(())
+}
+
 prop_compose! {
     fn updates()(
         status in prop::sample::select(Status::ALL.to_vec()),
@@ -247,10 +260,16 @@ proptest! {
             }
             if channel.name == "banner" {
                 prop_assert!(rendering.text.len() <= super::banner::LIMIT);
-                prop_assert!(!rendering.text.contains("<script"), "{}", rendering.text);
+                well_formed_html(&rendering.text, false)?;
             }
             if let Some(html) = rendering.body.as_deref().filter(|_| channel.name == "email") {
-                prop_assert!(!html.contains("<script"));
+                well_formed_html(html, true)?;
+            }
+            for file in &rendering.files {
+                if file.path.extension().is_some_and(|ext| ext == "atom") {
+                    let feed = file.content.parse::<atom_syndication::Feed>();
+                    prop_assert!(feed.is_ok(), "{}: {feed:?}", file.content);
+                }
             }
         }
     }

@@ -258,15 +258,20 @@ impl Channel for Poster {
         let code = answer.json()["error"]["code"].as_i64();
         if matches!(code, Some(10 | 200..=299)) {
             // Without the right to comment as the Page, the update still has to go out.
-            let why = graph_failure(&answer).message;
+            let body = answer.json();
+            let why = format!(
+                "{} (code {})",
+                body["error"]["message"].as_str().unwrap_or("no details"),
+                code.unwrap_or_default()
+            );
             let fallback = post.rendering.fallback.as_deref().unwrap_or(text);
             let standalone = self.write(&feed, fallback, true).await?;
             if standalone.status.is_success() {
                 return Ok(self.page_post(
                     &standalone,
                     Some(format!(
-                        "Facebook refused the comment ({why}; commenting as the Page needs \
-                         pages_manage_engagement); posted as a new Page post"
+                        "Facebook refused the comment: {why}; commenting as the Page needs \
+                         pages_manage_engagement and the MODERATE task; posted as a new Page post"
                     )),
                 ));
             }

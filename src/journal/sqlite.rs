@@ -276,10 +276,10 @@ fn connect(path: &Path, access: Access) -> anyhow::Result<Connection> {
             let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
             let conn = Connection::open_with_flags(path, flags).with_context(cannot)?;
             let readable = conn
-                .query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+                .pragma_query_value(None, "application_id", |_| Ok(()))
                 .map_err(|err| err.sqlite_error_code());
             match readable {
-                Err(Some(rusqlite::ErrorCode::CannotOpen)) => {
+                Err(Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)) => {
                     let uri = format!("file:{}?immutable=1", uri_path(path));
                     Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
                         .with_context(cannot)

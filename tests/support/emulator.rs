@@ -73,6 +73,11 @@ pub enum Fault {
     Delay(Duration),
     /// Drop the connection without an answer, as a crashed server or a reset does.
     Hangup,
+    /// Answer with this status and a page that repeats what was sent: the path and query, the
+    /// `Authorization` header and the body, as an Express 404 page or a debugging proxy does.
+    Echo(u16),
+    /// Answer 200 with a body that never ends (a hostile or broken server).
+    Endless,
 }
 
 impl Fault {
@@ -236,6 +241,23 @@ async fn answer(
         // Unwinding out of the handler makes hyper drop the connection; resume_unwind skips the
         // panic hook, so nothing is printed.
         Some(Fault::Hangup) => std::panic::resume_unwind(Box::new("hang up")),
+        Some(Fault::Echo(code)) => {
+            let page = format!(
+                "<pre>Cannot {} {}?{}</pre> authorization: {} body: {}",
+                request.method,
+                request.path,
+                request.query,
+                request.header("authorization"),
+                request.body
+            );
+            return status_response(code, page, Vec::new());
+        }
+        Some(Fault::Endless) => {
+            let chunk = axum::body::Bytes::from(vec![b'x'; 64 * 1024]);
+            let stream =
+                futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+            return (StatusCode::OK, axum::body::Body::from_stream(stream)).into_response();
+        }
         None => {}
     }
     let mut inner = inner.lock().unwrap();

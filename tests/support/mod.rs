@@ -136,6 +136,7 @@ impl Workspace {
             secrets: self.secrets(),
             dir: self.path().display().to_string(),
             stdin: None,
+            endless_stdin: false,
             stdout: Expect::Exactly(String::new()),
             stderr: Expect::Exactly(String::new()),
             status: Some(0),
@@ -225,12 +226,43 @@ pub struct Cmd {
     /// Replaced by `[DIR]` in the output before it is compared.
     dir: String,
     stdin: Option<String>,
+    /// Feed standard input without end (`yes | outage …`).
+    endless_stdin: bool,
     stdout: Expect,
     stderr: Expect,
     status: Option<i32>,
 }
 
 impl Cmd {
+    /// Runs as another user (tests that need root to do so say when they skip).
+    pub fn user(mut self, uid: u32, gid: u32) -> Self {
+        use std::os::unix::process::CommandExt;
+        self.command.uid(uid).gid(gid);
+        self
+    }
+
+    /// Standard input that never ends, as `yes | outage …` gives.
+    pub fn endless_stdin(mut self) -> Self {
+        self.endless_stdin = true;
+        self
+    }
+
+    /// Runs with standard output closed by its reader before anything is written (`| head -0`),
+    /// and returns the exit code and standard error.
+    pub fn run_into_closed_pipe(mut self) -> (Option<i32>, String) {
+        self.command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self.command.spawn().expect("spawn outage");
+        drop(child.stdout.take());
+        let output = child.wait_with_output().expect("wait for outage");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.command.env(key, value);
         self
@@ -330,6 +362,13 @@ impl Cmd {
             use std::io::Write;
             let mut stdin = stdin;
             stdin.write_all(text.as_bytes()).expect("write stdin");
+        } else if self.endless_stdin {
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let mut stdin = stdin;
+                let chunk = b"y\n".repeat(32 * 1024);
+                while stdin.write_all(&chunk).is_ok() {}
+            });
         }
         child.wait_with_output().expect("wait for outage")
     }

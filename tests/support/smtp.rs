@@ -43,6 +43,10 @@ pub struct State {
     pub auth_required: bool,
     /// The answer to the end of DATA waits this long (benchmarks).
     pub latency: Option<std::time::Duration>,
+    /// The name each EHLO gave.
+    pub hellos: Vec<String>,
+    /// An OAuth 2.0 access token AUTH XOAUTH2 accepts for `USER`.
+    pub oauth_token: Option<String>,
 }
 
 #[derive(Clone)]
@@ -147,6 +151,8 @@ async fn session(
         };
         let reply: String = match verb.as_str() {
             "EHLO" => {
+                let name = line.split(' ').nth(1).unwrap_or("").to_owned();
+                state.lock().unwrap().hellos.push(name);
                 let mut lines = vec![
                     "250-127.0.0.1 greets you".to_owned(),
                     "250-8BITMIME".to_owned(),
@@ -155,7 +161,7 @@ async fn session(
                     lines.push("250-STARTTLS".into());
                 }
                 if mode == Mode::Plain || secure {
-                    lines.push("250-AUTH PLAIN LOGIN".into());
+                    lines.push("250-AUTH PLAIN LOGIN XOAUTH2".into());
                 }
                 lines.push("250 SMTPUTF8".into());
                 lines.join("\r\n")
@@ -171,6 +177,16 @@ async fn session(
             }
             "AUTH" if mode == Mode::Starttls && !secure => {
                 "530 5.7.0 Must issue a STARTTLS command first".into()
+            }
+            "AUTH"
+                if state
+                    .lock()
+                    .unwrap()
+                    .faults
+                    .iter()
+                    .any(|(stage, _)| stage == "AUTH") =>
+            {
+                fault("AUTH").unwrap_or_default()
             }
             "AUTH" => {
                 let parts: Vec<&str> = line.split(' ').collect();
@@ -189,6 +205,32 @@ async fn session(
                             fields.get(1).cloned().unwrap_or_default(),
                             fields.get(2).cloned().unwrap_or_default(),
                         )
+                    }
+                    Some("XOAUTH2") => {
+                        // base64("user=" user "\x01auth=Bearer " token "\x01\x01")
+                        let encoded = match parts.get(2) {
+                            Some(encoded) => encoded.to_string(),
+                            None => ask(&mut io, "334 ").await?,
+                        };
+                        let decoded = String::from_utf8_lossy(
+                            &STANDARD.decode(encoded.trim()).unwrap_or_default(),
+                        )
+                        .into_owned();
+                        let mut user = String::new();
+                        let mut token = String::new();
+                        for field in decoded.split('\x01') {
+                            if let Some(value) = field.strip_prefix("user=") {
+                                user = value.to_owned();
+                            }
+                            if let Some(value) = field.strip_prefix("auth=Bearer ") {
+                                token = value.to_owned();
+                            }
+                        }
+                        let accepted = state.lock().unwrap().oauth_token.clone();
+                        match accepted {
+                            Some(accepted) if accepted == token => (user, PASSWORD.to_owned()),
+                            _ => (user, String::new()),
+                        }
                     }
                     Some("LOGIN") => {
                         let user = ask(&mut io, "334 VXNlcm5hbWU6").await?;
@@ -258,6 +300,15 @@ async fn session(
                     tokio::time::sleep(latency).await;
                 }
                 match fault("DATA") {
+                    // The message is queued, then the connection is lost before the reply.
+                    Some(reply) if reply == "close" => {
+                        state.lock().unwrap().messages.push(Received {
+                            from: from.clone(),
+                            to: to.clone(),
+                            data,
+                        });
+                        reply
+                    }
                     Some(reply) => reply,
                     None => {
                         let mut state = state.lock().unwrap();

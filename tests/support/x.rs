@@ -29,6 +29,8 @@ pub struct XState {
     pub posts: Vec<XPost>,
     /// Refuse replies as X's 2026 reply rules can.
     pub refuse_replies: bool,
+    /// The account's 24-hour posting limit is used up: posts get 429 with the 24-hour headers.
+    pub daily_limit_reached: bool,
     nonces: HashSet<String>,
 }
 
@@ -67,6 +69,28 @@ fn with_rate_headers(mut response: Response, used: usize) -> Response {
 
 pub fn answer(inner: &mut Inner, request: &Request) -> Response {
     let used = inner.x.posts.len();
+    if inner.x.daily_limit_reached && request.path == "/2/tweets" {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut response = with_rate_headers(
+            problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too Many Requests",
+                "Too Many Requests",
+            ),
+            used,
+        );
+        let headers = response.headers_mut();
+        headers.insert("x-user-limit-24hour-limit", "17".parse().unwrap());
+        headers.insert("x-user-limit-24hour-remaining", "0".parse().unwrap());
+        headers.insert(
+            "x-user-limit-24hour-reset",
+            (now + 20 * 3600).to_string().parse().unwrap(),
+        );
+        return response;
+    }
     let response = match authenticate(&mut inner.x, request) {
         false => problem(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized"),
         true => match (request.method.as_str(), request.path.as_str()) {
