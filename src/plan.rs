@@ -168,18 +168,24 @@ pub(crate) fn plan_for(
     })))
 }
 
+/// What `latest` means, everywhere: the incident updated most recently, open ones first.
+pub(crate) fn latest(journal: Option<&dyn Journal>) -> anyhow::Result<String> {
+    Ok(journal
+        .map(|journal| journal.latest_incident())
+        .transpose()?
+        .flatten()
+        .context("there is no incident in the journal yet")?
+        .id)
+}
+
 /// The incident named on the command line, `latest` resolved; `None` for a new incident.
-fn given_incident(draft: &Draft, journal: Option<&dyn Journal>) -> anyhow::Result<Option<String>> {
+pub(crate) fn given_incident(
+    draft: &Draft,
+    journal: Option<&dyn Journal>,
+) -> anyhow::Result<Option<String>> {
     match draft.incident.as_deref() {
         None => Ok(None),
-        Some("latest") => Ok(Some(
-            journal
-                .map(|journal| journal.latest_incident())
-                .transpose()?
-                .flatten()
-                .context("--incident latest: there is no incident in the journal yet")?
-                .id,
-        )),
+        Some("latest") => latest(journal).context("--incident latest").map(Some),
         Some(id) => {
             if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 bail!("--incident `{id}`: an incident id has no spaces");

@@ -36,10 +36,7 @@ pub(crate) fn run(cli: &Cli) -> Result<Done, Error> {
 /// Resolves `latest`, or checks that the incident exists (naming the closest ids when not).
 pub(crate) fn resolve_incident(journal: &dyn Journal, id: &str) -> anyhow::Result<String> {
     if id == "latest" {
-        return match journal.latest_incident()? {
-            Some(incident) => Ok(incident.id),
-            None => bail!("there is no incident in the journal yet"),
-        };
+        return crate::plan::latest(Some(journal));
     }
     if journal.incident(id)?.is_some() {
         return Ok(id.to_owned());

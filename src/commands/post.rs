@@ -163,10 +163,11 @@ fn lock_and_plan(
             eprintln!("{}", say::WAITING);
         }
     };
-    let first = match draft.incident.as_deref() {
-        Some("latest") => journal.latest_incident()?.map(|incident| incident.id),
-        Some(id) => Some(id.to_owned()),
-        None => draft
+    let first = match plan::given_incident(draft, Some(&*journal)) {
+        Ok(Some(id)) => Some(id),
+        // Planning says what is wrong with it.
+        Err(_) => None,
+        Ok(None) => draft
             .title
             .as_deref()
             .map(|title| update::incident_id(title, now, &setup.config.organization.timezone)),

@@ -413,16 +413,30 @@ impl Journal for Sqlite {
     }
 
     fn incidents(&self, filter: &Filter) -> anyhow::Result<Vec<Incident>> {
-        let since = filter.since.map(|at| at.to_string());
+        // One statement per filter, so that each can use its index (a parameter that switches a
+        // condition off would make SQLite scan every incident).
+        let mut conditions = Vec::new();
+        if filter.only_open {
+            conditions.push("is_open = 1");
+        }
+        if filter.since.is_some() {
+            conditions.push("updated_at >= ?1");
+        }
         let sql = format!(
-            "SELECT {INCIDENT_COLUMNS} FROM incidents
-             WHERE (?1 = 0 OR is_open = 1) AND (?2 IS NULL OR updated_at >= ?2)
-             ORDER BY opened_at DESC, rowid DESC"
+            "SELECT {INCIDENT_COLUMNS} FROM incidents {}{} ORDER BY opened_at DESC, rowid DESC",
+            if conditions.is_empty() { "" } else { "WHERE " },
+            conditions.join(" AND ")
         );
         let mut statement = self.conn.prepare_cached(&sql)?;
-        let found: Vec<IncidentRow> = statement
-            .query_map(params![filter.only_open, since], incident_row)?
-            .collect::<Result<_, _>>()?;
+        let since = filter.since.map(|at| at.to_string());
+        let found: Vec<IncidentRow> = match since {
+            Some(since) => statement
+                .query_map([since], incident_row)?
+                .collect::<Result<_, _>>()?,
+            None => statement
+                .query_map([], incident_row)?
+                .collect::<Result<_, _>>()?,
+        };
         found.into_iter().map(rows::incident).collect()
     }
 
