@@ -12,14 +12,14 @@
 //! Run with `cargo bench`; `BENCH_RUNS=N` changes the number of runs (default 7) and
 //! `BENCH_ONLY=AC` runs only some parts.
 
-// The test helpers are `pub` for the test modules; the peak memory comes from `wait4` (unsafe).
-#![allow(unreachable_pub, unsafe_code)]
+// The test helpers are `pub` for the test modules.
+#![allow(unreachable_pub)]
 
 #[allow(dead_code)]
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::Workspace;
 use support::emulator::Emulator;
@@ -34,22 +34,20 @@ fn runs() -> usize {
         .unwrap_or(7)
 }
 
-/// Runs one command to the end and returns its wall time and peak resident memory.
+/// Runs one command to the end and returns its wall time and (sampled when `memory`) its peak
+/// resident memory.
+fn measure_with(cmd: support::Cmd, memory: bool) -> (Duration, u64) {
+    let run = cmd.measure(memory);
+    assert!(
+        matches!(run.code, Some(0 | 1)),
+        "the command failed with {:?}",
+        run.code
+    );
+    (run.elapsed, run.peak)
+}
+
 fn measure(cmd: support::Cmd) -> (Duration, u64) {
-    let started = Instant::now();
-    let child = cmd.spawn();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our child, not yet waited for; both pointers are valid for the call.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let elapsed = started.elapsed();
-    assert_eq!(waited, pid, "wait4 failed");
-    let code = libc::WEXITSTATUS(status);
-    assert!(code == 0 || code == 1, "the command failed with {code}");
-    drop(child);
-    (elapsed, usage.ru_maxrss as u64 * 1024)
+    measure_with(cmd, false)
 }
 
 fn median(mut values: Vec<Duration>) -> Duration {
@@ -198,7 +196,7 @@ fn webhook_subscribers() -> (Duration, u64) {
     for run in 0..runs() {
         let args = post_args(&format!("Subscribers run {run}"));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (time, memory) = measure(ws.cmd(&args));
+        let (time, memory) = measure_with(ws.cmd(&args), true);
         times.push(time);
         peak = peak.max(memory);
     }
@@ -236,7 +234,7 @@ fn email_recipients() -> (Duration, u64) {
     for run in 0..runs().min(3) {
         let args = post_args(&format!("Email run {run}"));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (time, memory) = measure(ws.cmd(&args));
+        let (time, memory) = measure_with(ws.cmd(&args), true);
         times.push(time);
         peak = peak.max(memory);
     }

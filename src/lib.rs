@@ -28,6 +28,7 @@ mod plan;
 mod redact;
 mod report;
 mod setup;
+mod tls;
 mod update;
 mod wording;
 

@@ -17,6 +17,7 @@ mod hardening; // Nothing lost, doubled or leaked: bad input, hostile servers (i
 mod lifecycle; // Follow-ups, transitions, reruns, corrections, status, history, retry, kills.
 mod lint; // The wording rules through `outage lint` and `post`.
 mod post; // The whole path with the example config; dry run; JSON; exit codes.
+mod postgres; // The team journal on a real PostgreSQL server (issue 12).
 mod scale; // Subscriber lists: one delivery each, bounded concurrency, retry of the failed.
 mod social; // X and Facebook against their emulators: threads, errors, credentials.
 mod templates; // Snapshots of every default template.

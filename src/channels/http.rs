@@ -9,15 +9,9 @@ use reqwest::header::HeaderMap;
 use super::Failure;
 use crate::limits::RESPONSE;
 
-/// Chooses the TLS crypto provider reqwest and lettre share (ring: aws-lc seeds its random
-/// generator on first use, about 35 ms of CPU that every post would pay). Idempotent.
-pub(crate) fn tls_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// One HTTP client for every channel: connections are reused and the limits are set once.
 pub(crate) fn client() -> anyhow::Result<reqwest::Client> {
-    tls_provider();
+    crate::tls::provider();
     reqwest::Client::builder()
         .user_agent(concat!("outage/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))

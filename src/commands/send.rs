@@ -79,7 +79,6 @@ pub(crate) fn send(
 ) -> anyhow::Result<Sent> {
     let setup = sending.setup;
     let runtime = &ready.runtime;
-    let _entered = runtime.enter();
     let mut messages = Vec::new();
     let mut projections = Vec::new();
     for delivery in &sending.deliveries {
@@ -139,7 +138,8 @@ pub(crate) fn send(
                 interrupt(),
             )
             .await;
-            drop(guard);
+            // Closing a connection may block (a PostgreSQL client runs its own runtime).
+            tokio::task::block_in_place(|| drop(guard));
             Ok::<bool, anyhow::Error>(done.interrupted)
         };
         let (messages, projections) = tokio::join!(messages, projections);

@@ -81,10 +81,8 @@ pub(crate) fn open(
     match location {
         Location::File(path) => Ok(sqlite::Sqlite::open(path, access)?
             .map(|journal| Box::new(journal) as Box<dyn Journal>)),
-        Location::Postgres(url) => {
-            postgres::Postgres::open(url, access)?;
-            anyhow::bail!("PostgreSQL journals are not supported yet")
-        }
+        Location::Postgres(url) => Ok(postgres::Postgres::open(url, access)?
+            .map(|journal| Box::new(journal) as Box<dyn Journal>)),
     }
 }
 

@@ -119,6 +119,9 @@ pub struct Inner {
     pub latency: Option<Duration>,
     /// The next Discord request is rate limited for this many seconds.
     pub discord_rate_limit: Option<f64>,
+    /// Requests being answered now, and the most there were at once.
+    pub in_flight: usize,
+    pub concurrent_peak: usize,
     pub x: super::x::XState,
     pub facebook: super::facebook::FacebookState,
 }
@@ -219,6 +222,8 @@ async fn answer(
     let (fault, latency) = {
         let mut inner = inner.lock().unwrap();
         inner.requests.push(request.clone());
+        inner.in_flight += 1;
+        inner.concurrent_peak = inner.concurrent_peak.max(inner.in_flight);
         let queued = inner
             .faults
             .get_mut(&request.path)
@@ -228,6 +233,16 @@ async fn answer(
             inner.latency,
         )
     };
+    /// Counts the request out when its answer is made, whichever way that is.
+    struct Done(Arc<Mutex<Inner>>);
+    impl Drop for Done {
+        fn drop(&mut self) {
+            if let Ok(mut inner) = self.0.lock() {
+                inner.in_flight -= 1;
+            }
+        }
+    }
+    let _done = Done(inner.clone());
     if let Some(latency) = latency {
         tokio::time::sleep(latency).await;
     }

@@ -6,6 +6,7 @@
 
 pub mod emulator;
 pub mod facebook;
+pub mod postgres;
 pub mod smtp;
 pub mod twitter_text;
 pub mod x;
@@ -417,6 +418,51 @@ pub fn unindent(text: &str) -> String {
     } else {
         let trimmed = out.trim_end_matches('\n');
         format!("{trimmed}\n")
+    }
+}
+
+/// How a command ran: its exit code, its wall time, and its peak resident memory.
+pub struct Measured {
+    pub code: Option<i32>,
+    /// Read by the benchmark; tests never assert a time.
+    #[allow(dead_code)]
+    pub elapsed: std::time::Duration,
+    pub peak: u64,
+}
+
+impl Cmd {
+    /// Runs to the end, sampling the process's own peak resident memory (`VmHWM`) every
+    /// millisecond when `memory` is set. (`wait4`'s `ru_maxrss` would not do: the kernel carries
+    /// the parent's peak across `fork` and `exec`, and a test process is large.)
+    pub fn measure(self, memory: bool) -> Measured {
+        let started = std::time::Instant::now();
+        let mut child = self.spawn();
+        let pid = child.id();
+        let sampler = memory.then(|| {
+            std::thread::spawn(move || {
+                let mut peak = 0;
+                while let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                    let Some(kb) = text
+                        .lines()
+                        .find(|line| line.starts_with("VmHWM:"))
+                        .and_then(|line| line.split_whitespace().nth(1))
+                        .and_then(|kb| kb.parse::<u64>().ok())
+                    else {
+                        break;
+                    };
+                    peak = peak.max(kb * 1024);
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                peak
+            })
+        });
+        let status = child.wait().expect("wait for outage");
+        let elapsed = started.elapsed();
+        Measured {
+            code: status.code(),
+            elapsed,
+            peak: sampler.map_or(0, |sampler| sampler.join().unwrap()),
+        }
     }
 }
 

@@ -288,7 +288,7 @@ impl Kind for Email {
 
     fn build(&self, cx: &BuildCx<'_>, channel: &str) -> anyhow::Result<Arc<dyn Channel>> {
         let problem = |what: String| anyhow::anyhow!("channel `{channel}`: {what}");
-        super::http::tls_provider();
+        crate::tls::provider();
         let tls = match self.tls {
             Tls::None => None,
             _ => {
