@@ -108,8 +108,13 @@ impl Banner {
         }
     }
 
-    fn html(&self, cx: &RenderCx<'_>, open: &[&Update]) -> Result<(String, usize), Finding> {
-        let name = cx.template("banner.html");
+    /// The banner showing the first `shown` of `open`, each message cut to `budget`.
+    fn page(
+        cx: &RenderCx<'_>,
+        open: &[&Update],
+        shown: usize,
+        budget: usize,
+    ) -> Result<String, Finding> {
         let link = cx.links.status_url.clone();
         let incident_open = open
             .iter()
@@ -120,21 +125,41 @@ impl Banner {
         } else {
             ("#e8f1fb", "#0b3d6e")
         };
-        for shown in (0..=open.len()).rev() {
+        let context = Context {
+            items: open[..shown]
+                .iter()
+                .map(|update| Banner::item(cx, update, budget, &link))
+                .collect(),
+            more: open.len() - shown,
+            link,
+            background,
+            foreground,
+        };
+        cx.renderer.render(&cx.template("banner.html"), &context)
+    }
+
+    /// As many of `open` as fit with the shortest messages, then the longest messages they fit
+    /// with. A binary search: the banner grows with each incident shown, and fifty open
+    /// incidents must not cost fifty renderings.
+    fn html(cx: &RenderCx<'_>, open: &[&Update]) -> Result<(String, usize), Finding> {
+        let fits = |shown, budget| -> Result<Option<String>, Finding> {
+            let html = Banner::page(cx, open, shown, budget)?;
+            Ok((html.len() <= LIMIT).then_some(html))
+        };
+        let shortest = MESSAGE_BUDGETS[MESSAGE_BUDGETS.len() - 1];
+        let (mut fitting, mut over) = (0, open.len() + 1);
+        if fits(0, shortest)?.is_some() {
+            while over - fitting > 1 {
+                let middle = fitting + (over - fitting) / 2;
+                if fits(middle, shortest)?.is_some() {
+                    fitting = middle;
+                } else {
+                    over = middle;
+                }
+            }
             for budget in MESSAGE_BUDGETS {
-                let context = Context {
-                    items: open[..shown]
-                        .iter()
-                        .map(|update| Banner::item(cx, update, budget, &link))
-                        .collect(),
-                    more: open.len() - shown,
-                    link: link.clone(),
-                    background,
-                    foreground,
-                };
-                let html = cx.renderer.render(&name, &context)?;
-                if html.len() <= LIMIT {
-                    return Ok((html, shown));
+                if let Some(html) = fits(fitting, budget)? {
+                    return Ok((html, fitting));
                 }
             }
         }
@@ -165,7 +190,7 @@ impl Kind for Banner {
                 .cmp(&severity(a))
                 .then(b.posted_at.cmp(&a.posted_at))
         });
-        let (html, shown) = self.html(cx, &open)?;
+        let (html, shown) = Banner::html(cx, &open)?;
         let folded = !open[..shown]
             .iter()
             .any(|update| update.incident == cx.update.incident);
@@ -238,4 +263,58 @@ fn state_json(open: &[Update], cx: &RenderCx<'_>, now: Timestamp) -> String {
         "maintenance": of_kind(IncidentKind::Maintenance),
     });
     serde_json::to_string_pretty(&value).expect("JSON values serialize") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::channels::contract::{at, folder, setup, updates};
+    use crate::channels::{Links, Projection};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+
+        /// However many incidents are open, the banner fits its limit and shows as many as fit:
+        /// every larger number, even with the shortest messages, is over the limit.
+        #[test]
+        fn shows_as_many_incidents_as_fit(
+            update in updates(),
+            open in prop::collection::vec(updates(), 0..30),
+        ) {
+            let dir = folder();
+            let setup = setup(
+                dir.path(),
+                "[organization]\nname = \"Example Inc\"\nstatus_url = \"https://status.example.com\"\n\
+                 [[channel]]\nname = \"banner\"\nkind = \"banner\"\nhtml_path = \"banner.html\"\n",
+            )
+            .unwrap();
+            let renderer = setup.renderer().unwrap();
+            let open: Vec<Update> = open
+                .into_iter()
+                .enumerate()
+                .map(|(n, update)| Update { incident: format!("incident-{n}"), ..update })
+                .collect();
+            let projection = Projection { open: open.clone(), recent: Vec::new() };
+            let links = Links { status_url: Some("https://status.example.com".into()) };
+            let cx = RenderCx {
+                channel: &setup.channels[0],
+                update: &update,
+                organization: &setup.config.organization,
+                now: at(0),
+                renderer: &renderer,
+                projection: &projection,
+                links: &links,
+            };
+            let open: Vec<&Update> = open.iter().collect();
+            let shortest = MESSAGE_BUDGETS[MESSAGE_BUDGETS.len() - 1];
+            let (html, shown) = Banner::html(&cx, &open).unwrap();
+            prop_assert!(html.len() <= LIMIT);
+            for more in shown + 1..=open.len() {
+                let page = Banner::page(&cx, &open, more, shortest).unwrap();
+                prop_assert!(page.len() > LIMIT, "{more} of {} fit, {shown} shown", open.len());
+            }
+        }
+    }
 }

@@ -45,7 +45,7 @@ fn sample(kind: &str) -> Option<&'static str> {
 const SECRET: &str = "c2VjcmV0LXZhbHVlLTQy";
 
 /// A folder with one secret file per field name the samples use.
-fn folder() -> tempfile::TempDir {
+pub(super) fn folder() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for field in [
         "secret",
@@ -81,7 +81,7 @@ fn config_text(kinds: &[&str], extra: &str) -> String {
     text
 }
 
-fn setup(dir: &Path, text: &str) -> anyhow::Result<Setup> {
+pub(super) fn setup(dir: &Path, text: &str) -> anyhow::Result<Setup> {
     let config = config::parse(text, &dir.join("channels.toml"))?;
     Setup::from_config(config, Some(&dir.join("journal.db").display().to_string()))
 }
@@ -150,7 +150,7 @@ fn every_secret_is_named_never_written_and_read_only_when_building() {
     }
 }
 
-fn at(minutes: i64) -> Timestamp {
+pub(super) fn at(minutes: i64) -> Timestamp {
     "2026-11-22T10:00:00Z".parse::<Timestamp>().unwrap() + SignedDuration::from_mins(minutes)
 }
 
@@ -188,7 +188,7 @@ fn well_formed_html(html: &str, document: bool) -> Result<(), TestCaseError> {
 }
 
 prop_compose! {
-    fn updates()(
+    pub(super) fn updates()(
         status in prop::sample::select(Status::ALL.to_vec()),
         title in "[A-Za-z][A-Za-z <&>']{0,60}",
         message in words(),
