@@ -1,7 +1,5 @@
 //! The command line: clap definitions only.
 
-use std::path::PathBuf;
-
 use clap::{Args, Parser, Subcommand};
 
 use crate::input::UpdateInput;
@@ -17,8 +15,9 @@ use crate::input::UpdateInput;
 )]
 pub(crate) struct Cli {
     /// The channels file [default: ./channels.toml, then the user config folder]
+    // A string, not a path: an empty `OUTAGE_CONFIG=` means unset rather than an error.
     #[arg(long, global = true, env = "OUTAGE_CONFIG", value_name = "FILE")]
-    pub(crate) config: Option<PathBuf>,
+    pub(crate) config: Option<String>,
 
     /// The journal: a file, or a postgres:// URL [default: the config's [state], then the user
     /// state folder]

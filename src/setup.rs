@@ -22,9 +22,19 @@ pub(crate) struct Setup {
 
 impl Setup {
     pub(crate) fn load(cli: &Cli) -> anyhow::Result<Setup> {
-        let path = config::locate(cli.config.as_deref())?;
+        // An empty `OUTAGE_CONFIG=` or `OUTAGE_STATE=` in a script means unset, as it does for
+        // most tools.
+        let path = config::locate(
+            cli.config
+                .as_deref()
+                .filter(|path| !path.is_empty())
+                .map(std::path::Path::new),
+        )?;
         let config = config::load(&path)?;
-        Setup::from_config(config, cli.state.as_deref())
+        Setup::from_config(
+            config,
+            cli.state.as_deref().filter(|state| !state.is_empty()),
+        )
     }
 
     pub(crate) fn from_config(mut config: Config, state: Option<&str>) -> anyhow::Result<Setup> {

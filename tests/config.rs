@@ -129,3 +129,18 @@ fn no_config_found_says_where_it_looked() {
         .status(2)
         .run();
 }
+
+/// `OUTAGE_CONFIG=` and `OUTAGE_STATE=` left empty in a script mean unset: the config is found
+/// in the working folder and the journal is in its default place.
+#[test]
+fn empty_environment_variables_mean_unset() {
+    let ws = Workspace::new(&config_with(""));
+    ws.cmd(POST)
+        .env("OUTAGE_CONFIG", "")
+        .env("OUTAGE_STATE", "")
+        .env("XDG_STATE_HOME", &ws.file("state").display().to_string())
+        .any_stdout()
+        .run();
+    assert!(ws.file("banner.html").exists());
+    assert!(ws.file("state/outage/journal.db").exists());
+}
