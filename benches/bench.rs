@@ -274,34 +274,56 @@ fn journal_growth() -> [(Duration, Duration); 2] {
     );
     let empty = Workspace::new(&config);
     let full = Workspace::new(&config);
-    fill(&full, 10_000);
-    let time = |ws: &Workspace, post: bool| {
-        let times = (0..runs())
-            .map(|run| {
-                if post {
-                    let args = post_args(&format!("Growth run {run}"));
-                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                    measure(ws.cmd(&args)).0
-                } else {
-                    measure(ws.cmd(&["status"])).0
-                }
-            })
-            .collect();
-        median(times)
-    };
+    fill(&full, 10_000, &full.journal().display().to_string());
     // Create the empty journal first so both runs open an existing file.
     let args = post_args("First");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     measure(empty.cmd(&args));
-    [
-        (time(&empty, false), time(&full, false)),
-        (time(&empty, true), time(&full, true)),
-    ]
+    let [statuses, posts] = take_turns([&empty, &full], "Growth");
+    [statuses, posts]
 }
 
-/// Fills the journal at `ws` with `count` resolved incidents of two updates each, every one
-/// delivered to both channels: a journal dump written here, loaded by `outage journal copy`.
-fn fill(ws: &Workspace, count: usize) {
+/// `post` to the banner alone and `status`, with 10,000 past incidents, on SQLite and on a
+/// PostgreSQL server on loopback (when one can be started).
+fn postgres_cost() -> Option<[(Duration, Duration); 2]> {
+    let server = support::postgres::Server::start("the benchmark's PostgreSQL rows")?;
+    let url = server.database("bench");
+    let config = r#"
+        [organization]
+        name = "Example Inc"
+        [[channel]]
+        name = "banner"
+        kind = "banner"
+        html_path = "banner.html"
+        "#;
+    let sqlite = Workspace::new(config);
+    let postgres = Workspace::new(config).env("OUTAGE_STATE", &url);
+    fill(&sqlite, 10_000, &sqlite.journal().display().to_string());
+    fill(&postgres, 10_000, &url);
+    let [statuses, posts] = take_turns([&sqlite, &postgres], "Journal");
+    Some([posts, statuses])
+}
+
+/// The medians of `status` and of `post` on two workspaces that take turns, so that whatever
+/// else the machine does weighs on both alike.
+fn take_turns(sides: [&Workspace; 2], title: &str) -> [(Duration, Duration); 2] {
+    let (mut statuses, mut posts) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
+    for run in 0..runs() {
+        for (side, ws) in sides.into_iter().enumerate() {
+            statuses[side].push(measure(ws.cmd(&["status"])).0);
+            let args = post_args(&format!("{title} run {run}"));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            posts[side].push(measure(ws.cmd(&args)).0);
+        }
+    }
+    let pair = |[a, b]: [Vec<Duration>; 2]| (median(a), median(b));
+    [pair(statuses), pair(posts)]
+}
+
+/// Fills the journal `to` (of `ws`'s config) with `count` resolved incidents of two updates each,
+/// every one delivered to both channels: a journal dump written here, loaded by `outage journal
+/// copy`.
+fn fill(ws: &Workspace, count: usize, to: &str) {
     let start: jiff::Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
     let (mut incidents, mut updates, mut deliveries) = (Vec::new(), Vec::new(), Vec::new());
     for n in 0..count {
@@ -343,7 +365,6 @@ fn fill(ws: &Workspace, count: usize) {
         serde_json::json!({"incidents": incidents, "updates": updates, "deliveries": deliveries});
     ws.write("fill.json", &dump.to_string());
     let from = ws.file("fill.json");
-    let to = ws.journal();
     let copied = ws
         .cmd(&[
             "journal",
@@ -351,7 +372,7 @@ fn fill(ws: &Workspace, count: usize) {
             "--from",
             from.to_str().unwrap(),
             "--to",
-            to.to_str().unwrap(),
+            to,
         ])
         .any_stdout()
         .run();
@@ -367,7 +388,7 @@ fn main() {
         "outage benchmark: medians of {} runs, release binary, loopback emulators\n",
         runs()
     );
-    let only = std::env::var("BENCH_ONLY").unwrap_or_else(|_| "ABCD".into());
+    let only = std::env::var("BENCH_ONLY").unwrap_or_else(|_| "ABCDE".into());
     if only.contains('A') {
         println!("A. fan-out, 7 channels, remotes answer after 200 ms");
         for (relay, tls) in [
@@ -397,6 +418,25 @@ fn main() {
         let wall = preview();
         println!("C. post --dry-run, 7 channels, cold process");
         println!("   wall {:>10}   (target < 15 ms)", ms(wall));
+    }
+    if only.contains('E') {
+        println!("E. PostgreSQL journal on loopback vs SQLite, 10,000 past incidents");
+        match postgres_cost() {
+            None => println!("   skipped: PostgreSQL is not installed"),
+            Some([(post_sqlite, post_pg), (status_sqlite, status_pg)]) => {
+                for (what, sqlite, pg) in [
+                    ("post  ", post_sqlite, post_pg),
+                    ("status", status_sqlite, status_pg),
+                ] {
+                    println!(
+                        "   {what} {:>10} vs {:>10}   +{:.1} ms   (target within 10 ms)",
+                        ms(pg),
+                        ms(sqlite),
+                        (pg.as_secs_f64() - sqlite.as_secs_f64()) * 1000.0
+                    );
+                }
+            }
+        }
     }
     if !only.contains('D') {
         return;

@@ -143,14 +143,14 @@ pub(crate) fn plan_for(
         .collect();
     let mut findings = rules::check(&update, &config.policy, &earlier);
     let selected = select(setup, &draft.channels)?;
-    let projection = if selected
-        .iter()
-        .any(|(channel, skipped)| skipped.is_none() && channel.kind.is_projection())
-    {
-        projection(journal, &update)?
-    } else {
-        Projection::default()
-    };
+    let projection = projection(
+        journal,
+        &update,
+        selected
+            .iter()
+            .filter(|(_, skipped)| skipped.is_none())
+            .map(|(channel, _)| channel),
+    )?;
     let (channels, channel_findings) =
         render(setup, selected, &update, &projection, renderer, now)?;
     findings.extend(channel_findings);
@@ -424,16 +424,27 @@ fn check_components(given: &[String], known: &[crate::config::Component]) -> any
     Ok(())
 }
 
-/// The state the projections show once this update is recorded.
-pub(crate) fn projection(
+/// The state the projections among `channels` show once this update is recorded: nothing is
+/// read when none of them projects, and the recent updates only when one shows them.
+pub(crate) fn projection<'a>(
     journal: Option<&dyn Journal>,
     update: &Update,
+    channels: impl IntoIterator<Item = &'a ChannelConfig>,
 ) -> anyhow::Result<Projection> {
+    let (mut projects, mut recent_shown) = (false, 0);
+    for channel in channels {
+        projects |= channel.kind.is_projection();
+        recent_shown = recent_shown.max(channel.kind.recent_shown());
+    }
+    if !projects {
+        return Ok(Projection::default());
+    }
     let (mut open, mut recent) = match journal {
-        Some(journal) => (
+        Some(journal) if recent_shown > 0 => (
             journal.open_updates()?,
-            journal.recent_updates(crate::channels::feed::MAX_ENTRIES)?,
+            journal.recent_updates(recent_shown)?,
         ),
+        Some(journal) => (journal.open_updates()?, Vec::new()),
         None => (Vec::new(), Vec::new()),
     };
     open.retain(|other| other.incident != update.incident);

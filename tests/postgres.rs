@@ -208,7 +208,12 @@ fn two_machines_share_one_journal() {
         .any_stdout()
         .run();
     }
-    emulator.with(|inner| inner.concurrent_peak = 0);
+    // A second per request: the two processes overlap even when the machine is slow to start
+    // one of them.
+    emulator.with(|inner| {
+        inner.concurrent_peak = 0;
+        inner.latency = Some(Duration::from_secs(1));
+    });
     let a = laptop
         .cmd(&[
             "post",
@@ -246,6 +251,13 @@ fn two_machines_share_one_journal() {
         2,
         "posts to different incidents overlap instead of queueing"
     );
+    // Each machine's banner shows the shared state: both incidents, whichever posted last.
+    for ws in [&laptop, &bastion] {
+        let banner = ws.read("banner.html");
+        for title in ["Login failures", "Billing delays", "Search errors"] {
+            assert!(banner.contains(title), "{title} missing from {banner}");
+        }
+    }
 }
 
 /// A process killed during dispatch on one machine is finished by `retry` from the other:

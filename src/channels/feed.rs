@@ -72,6 +72,10 @@ impl Kind for Feed {
         true
     }
 
+    fn recent_shown(&self) -> usize {
+        MAX_ENTRIES
+    }
+
     fn render(&self, cx: &RenderCx<'_>) -> Result<Rendering, Finding> {
         let recent: Vec<&Update> = cx.projection.recent.iter().take(self.max_entries).collect();
         let mut texts = Vec::with_capacity(recent.len());

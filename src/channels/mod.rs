@@ -156,6 +156,12 @@ pub(crate) trait Kind: fmt::Debug + Send + Sync {
         false
     }
 
+    /// How many of the journal's most recent updates a projection shows (the feed's entries);
+    /// none are read when no channel sent to shows any.
+    fn recent_shown(&self) -> usize {
+        0
+    }
+
     /// Whether follow-ups continue the incident's thread (the adapter is given where it stands).
     fn threads(&self) -> bool {
         false

@@ -9,7 +9,9 @@ use super::{finish, retry_hint};
 use crate::cli::{Cli, PostArgs};
 use crate::error::{Done, Error, Phase, say};
 use crate::input::Draft;
-use crate::journal::{self, Access, Journal, NewDelivery, NewUpdate, State, incident_lock};
+use crate::journal::{
+    self, Access, Journal, NewDelivery, NewUpdate, Opening, State, incident_lock,
+};
 use crate::plan::{self, Plan, Planning};
 use crate::report::{self, DeliveryReport, Report, Shown};
 use crate::setup::Setup;
@@ -18,13 +20,26 @@ use crate::wording::render::Renderer;
 
 pub(crate) fn run(cli: &Cli, args: &PostArgs) -> Result<Done, Error> {
     let setup = Setup::load(cli).usage()?;
+    // The journal's connections are made while the draft is read and the wording rules
+    // compiled: the projections' own one too, when a channel may write one.
+    let opening = (!args.dry_run).then(|| {
+        let projects = setup
+            .channels
+            .iter()
+            .any(|channel| channel.kind.is_projection());
+        (
+            Opening::start(&setup.state, Access::ReadWrite),
+            projects.then(|| Opening::start(&setup.state, Access::ReadWrite)),
+        )
+    });
     let draft = Draft::read(&args.update).usage()?;
     let renderer = setup.renderer().usage()?;
     let now = update::now().usage()?;
-    if args.dry_run {
+    let Some((opening, spare)) = opening else {
         return dry_run(&setup, &draft, &renderer, now, args);
-    }
-    let mut journal = journal::open(&setup.state, Access::ReadWrite)
+    };
+    let mut journal = opening
+        .finish()
         .usage()?
         .expect("a journal opened for writing exists");
     let planning = lock_and_plan(
@@ -74,6 +89,7 @@ pub(crate) fn run(cli: &Cli, args: &PostArgs) -> Result<Done, Error> {
             .iter()
             .filter(|planned| planned.skipped.is_none())
             .map(|planned| planned.channel.name.as_str()),
+        spare,
     )
     .usage()?;
 

@@ -80,7 +80,15 @@ pub(crate) fn run(cli: &Cli, args: &RetryArgs) -> Result<Done, Error> {
     let renderer = setup.renderer().usage()?;
     let mut changes = Vec::new();
     let links = setup.links();
-    let projection = plan::projection(Some(&*journal), &update).usage()?;
+    let projection = plan::projection(
+        Some(&*journal),
+        &update,
+        wanted
+            .iter()
+            .filter(|delivery| delivery.rendering.is_none())
+            .filter_map(|delivery| setup.channel(&delivery.channel)),
+    )
+    .usage()?;
     wanted.retain_mut(|delivery| {
         if delivery.rendering.is_some() {
             return true;
@@ -122,6 +130,7 @@ pub(crate) fn run(cli: &Cli, args: &RetryArgs) -> Result<Done, Error> {
     let ready = Ready::build(
         &setup,
         wanted.iter().map(|delivery| delivery.channel.as_str()),
+        None,
     )
     .usage()?;
     changes.extend(wanted.iter().map(|delivery| Change::Reopen {

@@ -12,27 +12,33 @@ use jiff::Timestamp;
 
 use crate::channels::{Channel, ChannelConfig, Post, PostThread};
 use crate::dispatch::{self, Job, Progress, Writer};
-use crate::journal::{self, Access, Change, Delivery, Journal, PROJECTIONS};
+use crate::journal::{Access, Change, Delivery, Journal, Opening, PROJECTIONS};
 use crate::plan;
 use crate::redact::Redactor;
 use crate::setup::Setup;
 use crate::update::Update;
 use crate::wording::render::Renderer;
 
-/// The channels built and ready to send: the runtime they run on, their adapters, and the
-/// redactor that knows their secrets.
+/// The channels built and ready to send: the runtime they run on, their adapters, the
+/// redactor that knows their secrets, and the projections' journal connection being opened.
 pub(crate) struct Ready {
     runtime: tokio::runtime::Runtime,
     adapters: HashMap<String, Arc<dyn Channel>>,
     redactor: Redactor,
+    /// The projections take their lock on a connection of their own. Opening one to a
+    /// PostgreSQL journal costs a few milliseconds (a backend and a password exchange): it is
+    /// opened on a thread while the update is recorded.
+    spare: std::sync::Mutex<Option<Opening>>,
 }
 
 impl Ready {
     /// Builds the adapters of the named channels. Every channel that is not ready is named in
     /// one error, and nothing goes out.
+    /// `spare`, when given, is the projections' connection already being opened.
     pub(crate) fn build<'a>(
         setup: &Setup,
         channels: impl IntoIterator<Item = &'a str>,
+        spare: Option<Opening>,
     ) -> anyhow::Result<Ready> {
         let runtime = crate::setup::runtime()?;
         let redactor = Redactor::default();
@@ -44,10 +50,18 @@ impl Ready {
                 .build(channels, &redactor)
                 .map_err(|err| anyhow::anyhow!("{err:#}\nnothing was sent"))?
         };
+        let projects = adapters.keys().any(|name| {
+            setup
+                .channel(name)
+                .is_some_and(|channel| channel.kind.is_projection())
+        });
+        let spare = projects
+            .then(|| spare.unwrap_or_else(|| Opening::start(&setup.state, Access::ReadWrite)));
         Ok(Ready {
             runtime,
             adapters,
             redactor,
+            spare: std::sync::Mutex::new(spare),
         })
     }
 }
@@ -127,8 +141,10 @@ pub(crate) fn send(
             }
             // Blocking: taking the lock may wait for another process. The message channels go
             // on meanwhile on the runtime's other threads.
-            let (guard, jobs) =
-                tokio::task::block_in_place(|| rendered_again(&sending, projections, &writer))?;
+            let spare = ready.spare.lock().ok().and_then(|mut spare| spare.take());
+            let (guard, jobs) = tokio::task::block_in_place(|| {
+                rendered_again(&sending, spare, projections, &writer)
+            })?;
             let done = dispatch::dispatch(
                 jobs,
                 &settings,
@@ -203,14 +219,21 @@ fn job(
 /// renderings that changed. The returned journal holds the lock until the files are written.
 fn rendered_again(
     sending: &Sending<'_>,
+    spare: Option<Opening>,
     projections: Vec<(&ChannelConfig, Job)>,
     writer: &Writer,
 ) -> anyhow::Result<(Box<dyn Journal>, Vec<Job>)> {
     let setup = sending.setup;
-    let mut journal = journal::open(&setup.state, Access::ReadWrite)?
-        .context("the journal went away while sending")?;
+    let opened = spare
+        .unwrap_or_else(|| Opening::start(&setup.state, Access::ReadWrite))
+        .finish();
+    let mut journal = opened?.context("the journal went away while sending")?;
     journal.lock(PROJECTIONS, &mut || {})?;
-    let projection = plan::projection(Some(&*journal), sending.update)?;
+    let projection = plan::projection(
+        Some(&*journal),
+        sending.update,
+        projections.iter().map(|(channel, _)| *channel),
+    )?;
     let links = setup.links();
     let jobs = projections
         .into_iter()

@@ -86,6 +86,36 @@ pub(crate) fn open(
     }
 }
 
+/// A journal being opened. Connecting to a PostgreSQL server takes a few milliseconds (a
+/// backend to start, a password exchange) that the caller spends meanwhile on other work: the
+/// connection is made on a thread of its own. A file opens when it is needed, on the caller's
+/// thread: it takes a fraction of that, and creating one early is not worth a race.
+pub(crate) enum Opening {
+    Connecting(std::thread::JoinHandle<anyhow::Result<Option<Box<dyn Journal>>>>),
+    Later(Location, Access),
+}
+
+impl Opening {
+    pub(crate) fn start(location: &Location, access: Access) -> Opening {
+        match location {
+            Location::Postgres(_) => {
+                let location = location.clone();
+                Opening::Connecting(std::thread::spawn(move || open(&location, access)))
+            }
+            Location::File(_) => Opening::Later(location.clone(), access),
+        }
+    }
+
+    pub(crate) fn finish(self) -> anyhow::Result<Option<Box<dyn Journal>>> {
+        match self {
+            Opening::Connecting(thread) => thread
+                .join()
+                .map_err(|_| anyhow::anyhow!("opening the journal panicked"))?,
+            Opening::Later(location, access) => open(&location, access),
+        }
+    }
+}
+
 /// Opens the journal for a command that cannot work without one.
 pub(crate) fn open_existing(location: &Location) -> anyhow::Result<Box<dyn Journal>> {
     open(location, Access::ReadOnly)?.ok_or_else(|| {

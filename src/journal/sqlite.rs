@@ -837,6 +837,8 @@ impl Journal for Sqlite {
             ])?;
         }
         tx.commit()?;
+        // Gives the query planner the tables' sizes after a bulk load.
+        self.conn.execute_batch("ANALYZE")?;
         Ok(())
     }
 
