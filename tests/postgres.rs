@@ -622,3 +622,94 @@ fn journal_copy_round_trips_every_record() {
     let from_sqlite = ws.cmd(&["history", "latest", "--json"]).any_stdout().run();
     assert_eq!(json(&from_pg), json(&from_sqlite));
 }
+
+/// The README's least-privilege setup, run as written: the tool's role owns its schema and
+/// nothing else, and creates the journal there on first use; a monitoring role reads it for
+/// `status --check` and is refused, by name, when it tries to post, with nothing sent.
+#[test]
+fn the_readmes_least_privilege_roles_work() {
+    let Some(server) = Server::start("the_readmes_least_privilege_roles_work") else {
+        return;
+    };
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    // Each statement on its own: CREATE DATABASE cannot run inside a transaction block.
+    let statements = |marker: &str| -> Vec<String> {
+        let start = readme
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker} in README"));
+        let sql = &readme[start + marker.len()..];
+        sql[..sql.find("```").unwrap()]
+            .split(";\n")
+            .filter(|statement| !statement.trim().is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut admin = server.admin();
+    for statement in statements("```sql\n-- as a superuser, once\n") {
+        admin.batch_execute(&statement).unwrap();
+    }
+    let mut team = server.client("outage");
+    for statement in statements("```sql\n-- connected to the database outage\n") {
+        team.batch_execute(&statement).unwrap();
+    }
+    team.batch_execute(
+        "ALTER ROLE outage PASSWORD 'role-password-1'; \
+         ALTER ROLE outage_monitor PASSWORD 'role-password-2'",
+    )
+    .unwrap();
+    let url = |role: &str, password: &str| {
+        format!(
+            "postgres://{role}:{password}@127.0.0.1:{}/outage?sslmode=disable",
+            server.port
+        )
+    };
+    let emulator = Emulator::start();
+    let ws = machine(&emulator, &url("outage", "role-password-1"), "");
+    post(&ws, OPEN);
+    let tables: Vec<String> = team
+        .query(
+            "SELECT schemaname || '.' || tablename FROM pg_tables WHERE tableowner = 'outage' \
+             ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(
+        tables,
+        [
+            "outage.deliveries",
+            "outage.incidents",
+            "outage.outage_schema",
+            "outage.updates"
+        ]
+    );
+    let monitor = url("outage_monitor", "role-password-2");
+    ws.cmd(&["status", "--check"])
+        .env("OUTAGE_STATE", &monitor)
+        .stdout(
+            "
+            INCIDENT                   STATUS         AGE     LAST UPDATE  NEXT UPDATE DUE  TITLE
+            2026-11-22-login-failures  investigating  0m ago  0m ago       10:30 UTC        Login failures
+            ",
+        )
+        .run();
+    ws.cmd(&[&["post", "--yes", "-q"], LIFE[1]].concat())
+        .env("OUTAGE_STATE", &monitor)
+        .stderr(&format!(
+            "error: the journal at postgres://outage_monitor@127.0.0.1:{}/outage?sslmode=disable \
+             may only be read by this role; post with the role that owns the journal's schema \
+             (a read-only role suits `outage status`)\n",
+            server.port
+        ))
+        .status(2)
+        .run();
+    assert_eq!(
+        emulator.requests().len(),
+        1,
+        "the refused post sent nothing"
+    );
+    ws.assert_no_secrets(&[], &["role-password-1", "role-password-2"]);
+}

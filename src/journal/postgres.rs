@@ -144,12 +144,17 @@ impl Postgres {
             shown,
             locks: HashSet::new(),
         };
-        match (journal.version()?, access) {
+        match (journal.state()?, access) {
             (None, Access::ReadOnly) => return Ok(None),
             (None, Access::ReadWrite) => journal.create()?,
-            (Some(version), _) if version > SCHEMA_VERSION => bail!(
+            (Some((version, _)), _) if version > SCHEMA_VERSION => bail!(
                 "the journal at {} was written by a newer version of outage (schema {version}; \
                  this one knows up to {SCHEMA_VERSION}); upgrade outage",
+                journal.shown
+            ),
+            (Some((_, false)), Access::ReadWrite) => bail!(
+                "the journal at {} may only be read by this role; post with the role that owns \
+                 the journal's schema (a read-only role suits `outage status`)",
                 journal.shown
             ),
             (Some(_), _) => {}
@@ -157,14 +162,23 @@ impl Postgres {
         Ok(Some(journal))
     }
 
-    /// The schema version, `None` when the database holds no journal yet. One round trip
-    /// when it does: every command opens the journal.
     fn version(&self) -> anyhow::Result<Option<u32>> {
+        Ok(self.state()?.map(|(version, _)| version))
+    }
+
+    /// The schema version and whether this role may write the journal, `None` when the
+    /// database holds no journal yet. One round trip when it does: every command opens it.
+    fn state(&self) -> anyhow::Result<Option<(u32, bool)>> {
         let client = &mut *self.client.borrow_mut();
-        match client.query_typed_one("SELECT max(version) FROM outage_schema", &[]) {
+        match client.query_typed_one(
+            "SELECT max(version), has_table_privilege('deliveries', 'INSERT')
+                 AND has_table_privilege('deliveries', 'UPDATE')
+             FROM outage_schema",
+            &[],
+        ) {
             Ok(row) => {
                 let version: Option<i32> = row.get(0);
-                return Ok(Some(u32::try_from(version.unwrap_or(0))?));
+                return Ok(Some((u32::try_from(version.unwrap_or(0))?, row.get(1))));
             }
             Err(err) if err.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) => {}
             Err(err) => return Err(err.into()),
