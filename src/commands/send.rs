@@ -114,8 +114,12 @@ pub(crate) fn send(
     let writer = Writer::start(journal);
     let interrupted = runtime.block_on(async {
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        // Registered here, before anything is sent: `ctrl_c()` would register only when its
+        // task is first polled, and a Ctrl-C before that would kill the process mid-request.
+        let mut interrupts =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         let listener = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupts.recv().await.is_some() {
                 let _ = stop.send(true);
             }
         });
