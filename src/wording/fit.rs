@@ -149,11 +149,11 @@ fn sentences(facts: &Facts) -> (String, String, Vec<String>) {
         facts.message.clone()
     };
     let mut rest = Vec::new();
-    if let Some(starts) = &facts.starts {
-        rest.push(match &facts.ends {
-            Some(ends) => format!("Window: {starts} to {ends}."),
-            None => format!("Window: from {starts}."),
-        });
+    match (&facts.starts, &facts.ends) {
+        (Some(starts), Some(ends)) => rest.push(format!("Window: {starts} to {ends}.")),
+        (Some(starts), None) => rest.push(format!("Window: from {starts}.")),
+        (None, Some(ends)) => rest.push(format!("Window: until {ends}.")),
+        (None, None) => {}
     }
     if let Some(impact) = facts.impact {
         rest.push(format!("Impact: {impact}."));
