@@ -274,7 +274,7 @@ fn journal_growth() -> [(Duration, Duration); 2] {
     );
     let empty = Workspace::new(&config);
     let full = Workspace::new(&config);
-    fill(&full, 10_000, &full.journal().display().to_string());
+    support::fill(&full, 10_000, &full.journal().display().to_string(), 60);
     // Create the empty journal first so both runs open an existing file.
     let args = post_args("First");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -298,8 +298,8 @@ fn postgres_cost() -> Option<[(Duration, Duration); 2]> {
         "#;
     let sqlite = Workspace::new(config);
     let postgres = Workspace::new(config).env("OUTAGE_STATE", &url);
-    fill(&sqlite, 10_000, &sqlite.journal().display().to_string());
-    fill(&postgres, 10_000, &url);
+    support::fill(&sqlite, 10_000, &sqlite.journal().display().to_string(), 60);
+    support::fill(&postgres, 10_000, &url, 60);
     let [statuses, posts] = take_turns([&sqlite, &postgres], "Journal");
     Some([posts, statuses])
 }
@@ -318,65 +318,6 @@ fn take_turns(sides: [&Workspace; 2], title: &str) -> [(Duration, Duration); 2] 
     }
     let pair = |[a, b]: [Vec<Duration>; 2]| (median(a), median(b));
     [pair(statuses), pair(posts)]
-}
-
-/// Fills the journal `to` (of `ws`'s config) with `count` resolved incidents of two updates each,
-/// every one delivered to both channels: a journal dump written here, loaded by `outage journal
-/// copy`.
-fn fill(ws: &Workspace, count: usize, to: &str) {
-    let start: jiff::Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
-    let (mut incidents, mut updates, mut deliveries) = (Vec::new(), Vec::new(), Vec::new());
-    for n in 0..count {
-        let at = start + jiff::SignedDuration::from_mins(n as i64 * 60);
-        let id = format!("past-incident-{n}");
-        incidents.push(serde_json::json!({
-            "id": id, "kind": "incident", "title": format!("Past incident {n}"),
-            "status": "resolved", "is_open": false, "last_sequence": 2,
-            "opened_at": at.to_string(), "updated_at": at.to_string(),
-        }));
-        for (sequence, status) in [(1, "investigating"), (2, "resolved")] {
-            let update_id = uuid::Uuid::now_v7().to_string();
-            let facts = serde_json::json!({
-                "incident": id, "sequence": sequence, "kind": "incident", "status": status,
-                "title": format!("Past incident {n}"), "message": "Something failed for a while.",
-                "components": [], "impact": null, "eta": null, "next_update": null,
-                "starts": null, "ends": null, "compensation": null, "internal_note": null,
-                "correction": false, "posted_at": at.to_string(),
-            });
-            updates.push(serde_json::json!({
-                "id": update_id, "incident_id": id, "sequence": sequence, "status": status,
-                "facts": facts.to_string(), "fingerprint": format!("f{n}.{sequence}"),
-                "input": null, "idempotency_key": null, "allowed": "{}",
-                "created_at": at.to_string(),
-            }));
-            for (channel, kind) in [("hook", "webhook"), ("banner", "banner")] {
-                deliveries.push(serde_json::json!({
-                    "id": uuid::Uuid::now_v7().to_string(), "update_id": update_id,
-                    "channel": channel, "kind": kind, "target": "", "state": "delivered",
-                    "remote_id": format!("r{n}"), "parts": null, "url": null, "attempts": 1,
-                    "error": null, "note": null, "rendered": "", "payload": "null",
-                    "created_at": at.to_string(), "started_at": at.to_string(),
-                    "finished_at": at.to_string(),
-                }));
-            }
-        }
-    }
-    let dump =
-        serde_json::json!({"incidents": incidents, "updates": updates, "deliveries": deliveries});
-    ws.write("fill.json", &dump.to_string());
-    let from = ws.file("fill.json");
-    let copied = ws
-        .cmd(&[
-            "journal",
-            "copy",
-            "--from",
-            from.to_str().unwrap(),
-            "--to",
-            to,
-        ])
-        .any_stdout()
-        .run();
-    assert!(copied.status.success());
 }
 
 fn main() {

@@ -45,6 +45,27 @@ pub(crate) enum Command {
     /// Look after the journal: upgrade its schema, or copy it to another store
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// The status site: build every page from the journal
+    #[command(subcommand)]
+    Site(SiteCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SiteCommand {
+    /// Write the whole site from the journal alone, without posting (to publish it the first
+    /// time, or again after a change of template or components)
+    Build(SiteBuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SiteBuildArgs {
+    /// The folder to write it to [default: the site channel's `dir`]
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<String>,
+
+    /// The site channel to build, when the config has several
+    #[arg(long, value_name = "NAME")]
+    pub(crate) channel: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,15 +11,17 @@
 //! 5. [`render`]: the channels selected, each rendered (projections from the journal's state
 //!    with this update applied) and checked to carry its facts.
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context, bail};
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use sha2::{Digest, Sha256};
 
-use crate::channels::{ChannelConfig, Links, Projection, RenderCx, Rendering};
+use crate::channels::{ChannelConfig, History, Links, Projection, RenderCx, Rendering, site};
 use crate::input::{Draft, hex};
-use crate::journal::{Allowed, Incident, Journal, StoredUpdate};
+use crate::journal::{Allowed, Filter, Incident, Journal, StoredUpdate};
 use crate::setup::Setup;
-use crate::update::{self, Status, Update};
+use crate::update::{self, IncidentKind, Status, Update};
 use crate::wording::facts;
 use crate::wording::render::Renderer;
 use crate::wording::rules::{self, Finding};
@@ -431,10 +433,11 @@ pub(crate) fn projection<'a>(
     update: &Update,
     channels: impl IntoIterator<Item = &'a ChannelConfig>,
 ) -> anyhow::Result<Projection> {
-    let (mut projects, mut recent_shown) = (false, 0);
+    let (mut projects, mut recent_shown, mut history_shown) = (false, 0, false);
     for channel in channels {
         projects |= channel.kind.is_projection();
         recent_shown = recent_shown.max(channel.kind.recent_shown());
+        history_shown |= channel.kind.history_shown();
     }
     if !projects {
         return Ok(Projection::default());
@@ -454,7 +457,101 @@ pub(crate) fn projection<'a>(
     recent
         .retain(|other| !(other.incident == update.incident && other.sequence == update.sequence));
     recent.insert(0, update.clone());
-    Ok(Projection { open, recent })
+    let history = match journal {
+        Some(journal) if history_shown => Some(history(journal, Some(update), &open, false)?),
+        None if history_shown => Some(history_of(Vec::new(), Vec::new(), Some(update), true)),
+        _ => None,
+    };
+    Ok(Projection {
+        open,
+        recent,
+        history,
+    })
+}
+
+/// The history a status site shows, `update` applied: every incident, and the whole timelines
+/// of the open ones (`open`, this update applied), the recent ones and `update`'s, or of every
+/// incident when `whole`.
+pub(crate) fn history(
+    journal: &dyn Journal,
+    update: Option<&Update>,
+    open: &[Update],
+    whole: bool,
+) -> anyhow::Result<History> {
+    let incidents = journal.incidents(&Filter::default())?;
+    let timelines = if whole {
+        journal.timelines(None)?
+    } else {
+        let since = update.map_or_else(Timestamp::now, |update| update.posted_at)
+            - SignedDuration::from_hours(24 * site::DAYS_SHOWN);
+        let (mut incident_count, mut maintenance_count) = (0, 0);
+        let mut ids: Vec<String> = open.iter().map(|open| open.incident.clone()).collect();
+        ids.extend(update.map(|update| update.incident.clone()));
+        for incident in &incidents {
+            let count = match incident.kind {
+                IncidentKind::Incident => &mut incident_count,
+                IncidentKind::Maintenance => &mut maintenance_count,
+            };
+            *count += 1;
+            if *count <= site::LISTED || incident.opened_at >= since {
+                ids.push(incident.id.clone());
+            }
+        }
+        journal.timelines(Some(&ids))?
+    };
+    // While the journal is small every timeline is read anyway: the site is then whole.
+    let whole = whole || {
+        let mut shown: Vec<&str> = timelines.iter().map(|u| u.incident.as_str()).collect();
+        shown.extend(update.map(|update| update.incident.as_str()));
+        shown.sort_unstable();
+        shown.dedup();
+        incidents
+            .iter()
+            .all(|incident| shown.binary_search(&incident.id.as_str()).is_ok())
+    };
+    Ok(history_of(incidents, timelines, update, whole))
+}
+
+/// The history from the journal's incidents and timelines, `update` applied.
+fn history_of(
+    mut incidents: Vec<Incident>,
+    updates: Vec<Update>,
+    update: Option<&Update>,
+    whole: bool,
+) -> History {
+    let mut timelines: BTreeMap<String, Vec<Update>> = BTreeMap::new();
+    for stored in updates {
+        timelines
+            .entry(stored.incident.clone())
+            .or_default()
+            .push(stored);
+    }
+    if let Some(update) = update {
+        let timeline = timelines.entry(update.incident.clone()).or_default();
+        timeline.retain(|other| other.sequence != update.sequence);
+        timeline.push(update.clone());
+        timeline.sort_by_key(|other| other.sequence);
+        let opened_at = timeline
+            .first()
+            .map_or(update.posted_at, |first| first.posted_at);
+        incidents.retain(|incident| incident.id != update.incident);
+        incidents.push(Incident {
+            id: update.incident.clone(),
+            kind: update.kind,
+            title: update.title.clone(),
+            status: update.status,
+            is_open: !update.status.is_final(),
+            last_sequence: update.sequence,
+            opened_at,
+            updated_at: update.posted_at,
+        });
+        incidents.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then(b.id.cmp(&a.id)));
+    }
+    History {
+        incidents,
+        timelines,
+        whole,
+    }
 }
 
 /// The channels to send to, each with a reason when it is skipped.
@@ -546,6 +643,7 @@ pub(crate) fn render_one(
         channel,
         update,
         organization: &setup.config.organization,
+        components: &setup.config.components,
         now,
         renderer,
         projection,

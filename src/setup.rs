@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::channels::{self, BuildCx, Channel, ChannelConfig, Links};
+use crate::channels::{self, BuildCx, Channel, ChannelConfig, IncidentPages, Links};
 use crate::cli::Cli;
 use crate::config::{self, Config};
 use crate::journal::Location;
@@ -18,6 +18,8 @@ pub(crate) struct Setup {
     pub(crate) config: Config,
     pub(crate) channels: Vec<ChannelConfig>,
     pub(crate) state: Location,
+    /// Where incident pages are, when a status site publishes them.
+    pages: Option<IncidentPages>,
 }
 
 impl Setup {
@@ -72,17 +74,30 @@ impl Setup {
             ) => Location::File(path.clone()),
             (None, _) => Location::File(config::default_state_path()?),
         };
+        let mut pages = None;
+        for channel in channels.iter().filter(|channel| channel.enabled) {
+            let found = channel
+                .kind
+                .incident_pages(config.organization.status_url.as_deref())
+                .with_context(|| {
+                    format!("{}: channel `{}`", config.path.display(), channel.name)
+                })?;
+            pages = pages.or(found);
+        }
         Ok(Setup {
             config,
             channels,
             state,
+            pages,
         })
     }
 
-    /// The links posts carry.
+    /// The links posts carry: to each incident's page on the first enabled status site, else
+    /// to the organisation's status page.
     pub(crate) fn links(&self) -> Links {
         Links {
             status_url: self.config.organization.status_url.clone(),
+            pages: self.pages.clone(),
         }
     }
 

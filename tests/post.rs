@@ -22,7 +22,7 @@ fn with(extra: &[&'static str]) -> Vec<&'static str> {
 
 /// The README's first command: the example config publishes a real update with no account.
 #[test]
-fn the_example_config_publishes_the_banner_and_feed_and_skips_the_rest() {
+fn the_example_config_publishes_the_banner_feed_and_site_and_skips_the_rest() {
     let ws = example();
     ws.cmd(&with(&["--yes"]))
         .stdout(
@@ -32,6 +32,7 @@ fn the_example_config_publishes_the_banner_and_feed_and_skips_the_rest() {
             CHANNEL          KIND      OUTCOME    ATTEMPTS  LINK OR ERROR
             banner           banner    delivered  1         [DIR]/public/status-banner.html
             feed             feed      delivered  1         [DIR]/public/feed.atom
+            site             site      delivered  1         [DIR]/public/status/index.html
             status-hook      webhook   skipped    0         disabled in the config
             slack-support    webhook   skipped    0         disabled in the config
             discord          webhook   skipped    0         disabled in the config
@@ -47,6 +48,7 @@ fn the_example_config_publishes_the_banner_and_feed_and_skips_the_rest() {
             "
             banner: delivered (1 attempt)
             feed: delivered (1 attempt)
+            site: delivered (1 attempt)
             ",
         )
         .run();
@@ -54,11 +56,16 @@ fn the_example_config_publishes_the_banner_and_feed_and_skips_the_rest() {
         ws.read("public/status-banner.html")
             .contains("Login failures")
     );
+    assert!(
+        ws.read("public/status/incidents/2026-11-22-login-failures.html")
+            .contains("Some customers cannot log in to the web app.")
+    );
     assert_eq!(
         ws.query("SELECT channel, state, attempts FROM deliveries ORDER BY rowid"),
         [
             "banner|delivered|1",
             "feed|delivered|1",
+            "site|delivered|1",
             "status-hook|skipped|0",
             "slack-support|skipped|0",
             "discord|skipped|0",
@@ -137,13 +144,13 @@ fn a_dry_run_shows_every_rendering_and_writes_nothing() {
                 <title>[Investigating] Login failures</title>
                 <id>tag:status.example.com,2026-11-22:2026-11-22-login-failures/update-1</id>
                 <updated>2026-11-22T10:00:00+00:00</updated>
-                <link href="https://status.example.com" rel="alternate"/>
+                <link href="https://status.example.com/incidents/2026-11-22-login-failures.html" rel="alternate"/>
                 <content type="text">Investigating: Login failures
 
             Some customers cannot log in to the web app. We are looking into it.
             Next update by 10:30 UTC.
 
-            https://status.example.com</content>
+            https://status.example.com/incidents/2026-11-22-login-failures.html</content>
               </entry>
             </feed>
 
@@ -212,7 +219,7 @@ fn the_message_can_come_from_stdin_or_an_update_file() {
         message = "The dashboard will be read-only during the upgrade."
         starts = "2026-11-23T02:00:00Z"
         ends = "2026-11-23T03:00:00Z"
-        components = ["dashboard"]
+        components = ["Web app"]
         "#,
     );
     ws.cmd(&[
@@ -258,7 +265,7 @@ fn missing_inputs_are_usage_errors() {
         .status(2)
         .run();
     ws.cmd(&with(&["--yes", "--channels", "nope"]))
-        .stderr("error: --channels: no channel is named `nope` in [DIR]/channels.toml; the channels are banner, feed, status-hook, slack-support, discord, teams, mattermost, x, facebook, email-customers, email-support\n")
+        .stderr("error: --channels: no channel is named `nope` in [DIR]/channels.toml; the channels are banner, feed, site, status-hook, slack-support, discord, teams, mattermost, x, facebook, email-customers, email-support\n")
         .status(2)
         .run();
     ws.cmd(&with(&["--yes", "--channels", "discord"]))

@@ -19,6 +19,7 @@ mod lint; // The wording rules through `outage lint` and `post`.
 mod post; // The whole path with the example config; dry run; JSON; exit codes.
 mod postgres; // The team journal on a real PostgreSQL server (issue 12).
 mod scale; // Subscriber lists: one delivery each, bounded concurrency, retry of the failed.
+mod site; // The status site: pages, JSON, components, links, whole publishing (issue 13).
 mod social; // X and Facebook against their emulators: threads, errors, credentials.
 mod templates; // Snapshots of every default template.
 mod webhook; // Every webhook format against its emulator, with faults.

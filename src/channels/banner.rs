@@ -18,7 +18,6 @@ use super::files::Files;
 use super::{BuildCx, Channel, Kind, RenderCx, Rendering};
 use crate::config;
 use crate::update::{Impact, IncidentKind, Status, Update};
-use crate::wording::facts::{Escape, Shown};
 use crate::wording::render::{FileOut, Output, shorten};
 use crate::wording::rules::{Finding, RuleId};
 
@@ -98,10 +97,12 @@ impl Banner {
             } else {
                 message
             },
-            window: facts.starts.map(|starts| match facts.ends {
-                Some(ends) => format!("From {starts} to {ends}."),
-                None => format!("From {starts}."),
-            }),
+            window: match (facts.starts, facts.ends) {
+                (Some(starts), Some(ends)) => Some(format!("From {starts} to {ends}.")),
+                (Some(starts), None) => Some(format!("From {starts}.")),
+                (None, Some(ends)) => Some(format!("Until {ends}.")),
+                (None, None) => None,
+            },
             eta: facts.eta,
             next_update: facts.next_update,
             link: facts.link.filter(|own| Some(own) != link.as_ref()),
@@ -212,13 +213,6 @@ impl Kind for Banner {
         })
     }
 
-    fn shown<'a>(&self, rendering: &'a Rendering) -> Vec<Shown<'a>> {
-        vec![Shown {
-            parts: vec![rendering.text.as_str()],
-            escape: Escape::Html,
-        }]
-    }
-
     fn build(&self, _cx: &BuildCx<'_>, _channel: &str) -> anyhow::Result<Arc<dyn Channel>> {
         Ok(Arc::new(Files))
     }
@@ -296,12 +290,13 @@ mod tests {
                 .enumerate()
                 .map(|(n, update)| Update { incident: format!("incident-{n}"), ..update })
                 .collect();
-            let projection = Projection { open: open.clone(), recent: Vec::new() };
-            let links = Links { status_url: Some("https://status.example.com".into()) };
+            let projection = Projection { open: open.clone(), ..Projection::default() };
+            let links = Links { status_url: Some("https://status.example.com".into()), pages: None };
             let cx = RenderCx {
                 channel: &setup.channels[0],
                 update: &update,
                 organization: &setup.config.organization,
+                components: &[],
                 now: at(0),
                 renderer: &renderer,
                 projection: &projection,

@@ -16,7 +16,7 @@ use std::path::Path;
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 
-use super::{Projection, REGISTRY};
+use super::REGISTRY;
 use crate::config;
 use crate::setup::Setup;
 use crate::update::{Impact, Status, Update};
@@ -29,6 +29,7 @@ fn sample(kind: &str) -> Option<&'static str> {
         "webhook" => "url = \"https://hooks.example.com/x\"\nsecret_file = \"secret\"",
         "banner" => "html_path = \"banner.html\"\njson_path = \"status.json\"",
         "feed" => "path = \"feed.atom\"",
+        "site" => "dir = \"status\"",
         "x" => {
             "consumer_key_file = \"consumer_key\"\nconsumer_secret_file = \"consumer_secret\"\n\
              access_token_file = \"access_token\"\naccess_token_secret_file = \"access_token_secret\""
@@ -196,7 +197,7 @@ prop_compose! {
         impact in prop::option::of(prop::sample::select(vec![Impact::Minor, Impact::Major, Impact::Critical])),
         eta in prop::option::of(5i64..3000),
         next in prop::option::of(5i64..55),
-        window in (5i64..2000, prop::option::of(10i64..600)),
+        window in (prop::option::of(5i64..2000), prop::option::of(10i64..600)),
         compensation in prop::option::of("[A-Z][a-z ]{10,150}\\."),
         correction in any::<bool>(),
         sequence in 1u32..5,
@@ -213,8 +214,9 @@ prop_compose! {
             impact,
             eta: eta.map(at),
             next_update: next.map(at),
-            starts: maintenance.then(|| at(window.0)),
-            ends: window.1.filter(|_| maintenance).map(|length| at(window.0 + length)),
+            // A follow-up may give the end alone (a running maintenance's new end).
+            starts: window.0.filter(|_| maintenance).map(at),
+            ends: window.1.filter(|_| maintenance).map(|length| at(window.0.unwrap_or(0) + length)),
             compensation,
             internal_note: None,
             correction,
@@ -235,10 +237,7 @@ proptest! {
         let kinds: Vec<&str> = REGISTRY.iter().map(|(kind, _)| *kind).collect();
         let setup = setup(dir.path(), &config_text(&kinds, "")).unwrap();
         let renderer = setup.renderer().unwrap();
-        let projection = Projection {
-            open: if update.status.is_final() { Vec::new() } else { vec![update.clone()] },
-            recent: vec![update.clone()],
-        };
+        let projection = crate::plan::projection(None, &update, &setup.channels).unwrap();
         for channel in &setup.channels {
             let (rendering, findings) = crate::plan::render_one(
                 &setup, channel, &update, &projection, &renderer, update.posted_at, &setup.links(),
@@ -266,7 +265,15 @@ proptest! {
                 well_formed_html(html, true)?;
             }
             for file in &rendering.files {
-                if file.path.extension().is_some_and(|ext| ext == "atom") {
+                let extension = file.path.extension().and_then(|ext| ext.to_str());
+                if channel.name == "site" && extension == Some("html") {
+                    well_formed_html(&file.content, true)?;
+                }
+                if extension == Some("json") {
+                    let parsed = serde_json::from_str::<serde_json::Value>(&file.content);
+                    prop_assert!(parsed.is_ok(), "{}: {parsed:?}", file.path.display());
+                }
+                if extension == Some("atom") {
                     let feed = file.content.parse::<atom_syndication::Feed>();
                     prop_assert!(feed.is_ok(), "{}: {feed:?}", file.content);
                 }

@@ -10,8 +10,8 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::files::Files;
-use super::{BuildCx, Channel, Kind, RenderCx, Rendering};
-use crate::config;
+use super::{BuildCx, Channel, Kind, Links, RenderCx, Rendering};
+use crate::config::{self, Organization};
 use crate::update::Update;
 use crate::wording::fit::Measure;
 use crate::wording::render::FileOut;
@@ -83,7 +83,14 @@ impl Kind for Feed {
             texts.push(Feed::entry_text(cx, update)?);
         }
         let text = Feed::entry_text(cx, cx.update)?;
-        let xml = build(&recent, &texts, cx, self.feed_url.as_deref(), cx.now);
+        let xml = build(
+            &recent,
+            &texts,
+            cx.organization,
+            cx.links,
+            self.feed_url.as_deref(),
+            cx.now,
+        );
         Ok(Rendering {
             text,
             files: vec![FileOut {
@@ -103,15 +110,16 @@ impl Kind for Feed {
     }
 }
 
-/// The feed from the most recent updates, newest first, each with its text.
-fn build(
+/// The feed from the most recent updates, newest first, each with its text (a status site
+/// writes one too).
+pub(crate) fn build(
     recent: &[&Update],
     texts: &[String],
-    cx: &RenderCx<'_>,
+    org: &Organization,
+    links: &Links,
     feed_url: Option<&str>,
     now: Timestamp,
 ) -> String {
-    let org = cx.organization;
     let authority = [feed_url, org.status_url.as_deref()]
         .into_iter()
         .flatten()
@@ -125,14 +133,14 @@ fn build(
     let mut author = Person::default();
     author.set_name(org.name.clone());
     feed.set_authors(vec![author]);
-    let mut links = Vec::new();
+    let mut own = Vec::new();
     if let Some(url) = feed_url {
-        links.push(link(url, "self"));
+        own.push(link(url, "self"));
     }
     if let Some(url) = &org.status_url {
-        links.push(link(url, "alternate"));
+        own.push(link(url, "alternate"));
     }
-    feed.set_links(links);
+    feed.set_links(own);
     let entries = recent
         .iter()
         .zip(texts)
@@ -149,7 +157,7 @@ fn build(
                 update.title
             )));
             entry.set_updated(atom_time(update.posted_at));
-            if let Some(url) = cx.links.for_incident(&update.incident) {
+            if let Some(url) = links.for_incident(&update.incident) {
                 entry.set_links(vec![link(&url, "alternate")]);
             }
             let mut content = Content::default();

@@ -36,6 +36,7 @@ pub(crate) mod facebook;
 pub(crate) mod feed;
 pub(crate) mod files;
 pub(crate) mod http;
+pub(crate) mod site;
 mod stub;
 pub(crate) mod webhook;
 pub(crate) mod x;
@@ -49,7 +50,7 @@ use anyhow::bail;
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 
-use crate::config::{Audience, Organization, RawChannel, SecretSource};
+use crate::config::{Audience, Component, Organization, RawChannel, SecretSource};
 use crate::journal::Thread;
 use crate::redact::Redactor;
 use crate::update::Update;
@@ -62,10 +63,11 @@ use crate::wording::rules::Finding;
 pub use self::stub::StubChannel;
 
 /// Every channel kind: its name in `kind = "…"` and the function that reads its section.
-pub(crate) const REGISTRY: [(&str, Parse); 6] = [
+pub(crate) const REGISTRY: [(&str, Parse); 7] = [
     ("webhook", webhook::parse),
     ("banner", banner::parse),
     ("feed", feed::parse),
+    ("site", site::parse),
     ("x", x::parse),
     ("facebook", facebook::parse),
     ("email", email::parse),
@@ -109,6 +111,13 @@ pub(crate) fn configure(raw: RawChannel, base: &Path) -> anyhow::Result<ChannelC
         );
     };
     let kind = parse(raw.rest, base).map_err(|err| anyhow::anyhow!("{place}: {err:#}"))?;
+    if raw.template.is_some() && !kind.takes_template() {
+        bail!(
+            "{place}: `template` does not apply to kind `{}`: its pages use the built-in \
+             templates",
+            raw.kind
+        );
+    }
     Ok(ChannelConfig {
         name: raw.name,
         audience: raw.audience,
@@ -144,10 +153,15 @@ pub(crate) trait Kind: fmt::Debug + Send + Sync {
     fn render(&self, cx: &RenderCx<'_>) -> Result<Rendering, Finding>;
 
     /// The texts of a rendering a reader sees, with their escaping, for the `missing-fact` check.
+    /// By default every post, escaped as the kind's template output is (a banner's or a
+    /// site's HTML).
     fn shown<'a>(&self, rendering: &'a Rendering) -> Vec<Shown<'a>> {
         vec![Shown {
             parts: rendering.posts().collect(),
-            escape: Escape::None,
+            escape: match self.template_output() {
+                Output::Html => Escape::Html,
+                Output::Text => Escape::None,
+            },
         }]
     }
 
@@ -160,6 +174,29 @@ pub(crate) trait Kind: fmt::Debug + Send + Sync {
     /// none are read when no channel sent to shows any.
     fn recent_shown(&self) -> usize {
         0
+    }
+
+    /// Whether a projection shows the journal's history (a status site: every incident, and
+    /// the whole timeline of the recent ones); it is read only when one does.
+    fn history_shown(&self) -> bool {
+        false
+    }
+
+    /// Whether `template = "file"` may replace its rendering (a status site's several pages
+    /// have no one template to replace).
+    fn takes_template(&self) -> bool {
+        true
+    }
+
+    /// The status site, for `outage site build`.
+    fn site(&self) -> Option<&site::Site> {
+        None
+    }
+
+    /// Where incident pages are, when this channel publishes them (a status site): every post
+    /// then links to its incident's own page. `status_url` is the organisation's.
+    fn incident_pages(&self, _status_url: Option<&str>) -> anyhow::Result<Option<IncidentPages>> {
+        Ok(None)
     }
 
     /// Whether follow-ups continue the incident's thread (the adapter is given where it stands).
@@ -184,17 +221,53 @@ pub(crate) struct Projection {
     pub(crate) open: Vec<Update>,
     /// The most recent updates, newest first.
     pub(crate) recent: Vec<Update>,
+    /// The history, when a projection shows it ([`Kind::history_shown`]).
+    pub(crate) history: Option<History>,
 }
 
-/// The link every post carries for an incident.
+/// The journal's history as a status site shows it, this update applied.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct History {
+    /// Every incident and maintenance, newest first.
+    pub(crate) incidents: Vec<crate::journal::Incident>,
+    /// The whole timeline, oldest update first, of each incident shown in full: the open ones,
+    /// the recent ones, and this update's.
+    pub(crate) timelines: std::collections::BTreeMap<String, Vec<Update>>,
+    /// Whether every incident's timeline is here (`outage site build`), or only those a post
+    /// changes.
+    pub(crate) whole: bool,
+}
+
+/// Where a status site publishes each incident's page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct IncidentPages {
+    /// The site's address, without a trailing slash.
+    pub(crate) base_url: String,
+    /// Links without `.html` (for a host that serves `incidents/x.html` at `incidents/x`).
+    pub(crate) pretty: bool,
+}
+
+impl IncidentPages {
+    pub(crate) fn url(&self, incident: &str) -> String {
+        let suffix = if self.pretty { "" } else { ".html" };
+        format!("{}/incidents/{incident}{suffix}", self.base_url)
+    }
+}
+
+/// The link every post carries for an incident: its own page on the status site when one is
+/// configured, else the organisation's status page.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Links {
     pub(crate) status_url: Option<String>,
+    pub(crate) pages: Option<IncidentPages>,
 }
 
 impl Links {
-    pub(crate) fn for_incident(&self, _incident: &str) -> Option<String> {
-        self.status_url.clone()
+    pub(crate) fn for_incident(&self, incident: &str) -> Option<String> {
+        match &self.pages {
+            Some(pages) => Some(pages.url(incident)),
+            None => self.status_url.clone(),
+        }
     }
 }
 
@@ -203,6 +276,8 @@ pub(crate) struct RenderCx<'a> {
     pub(crate) channel: &'a ChannelConfig,
     pub(crate) update: &'a Update,
     pub(crate) organization: &'a Organization,
+    /// The parts of the service customers know by name (`[[component]]`).
+    pub(crate) components: &'a [Component],
     pub(crate) now: Timestamp,
     pub(crate) renderer: &'a Renderer,
     pub(crate) projection: &'a Projection,

@@ -8,6 +8,7 @@ pub(crate) mod lint;
 pub(crate) mod post;
 pub(crate) mod retry;
 pub(crate) mod send;
+pub(crate) mod site;
 pub(crate) mod status;
 
 use std::io::Write;
@@ -30,6 +31,7 @@ pub(crate) fn run(cli: &Cli) -> Result<Done, Error> {
         Command::Retry(args) => retry::run(cli, args),
         Command::Channels(args) => channels::run(cli, args),
         Command::Journal(command) => journal::run(cli, command),
+        Command::Site(command) => site::run(cli, command),
     }
 }
 

@@ -386,6 +386,9 @@ pub(crate) trait Journal: Send {
     fn open_updates(&self) -> anyhow::Result<Vec<Update>>;
     /// The most recent updates, newest first.
     fn recent_updates(&self, limit: usize) -> anyhow::Result<Vec<Update>>;
+    /// Every update of these incidents (of every incident when `None`), by incident and
+    /// sequence: the timelines a status site shows.
+    fn timelines(&self, incidents: Option<&[String]>) -> anyhow::Result<Vec<Update>>;
     fn deliveries(&self, update_id: &str) -> anyhow::Result<Vec<Delivery>>;
     /// Where an incident's thread stands on one channel and target.
     fn thread(&self, incident: &str, channel: &str, target: &str)

@@ -674,6 +674,20 @@ impl Journal for Postgres {
         )
     }
 
+    fn timelines(&self, incidents: Option<&[String]>) -> anyhow::Result<Vec<Update>> {
+        match incidents {
+            None => self.facts(
+                "SELECT facts FROM updates ORDER BY incident_id, sequence",
+                &[],
+            ),
+            Some(ids) => self.facts(
+                "SELECT facts FROM updates WHERE incident_id = ANY($1)
+                 ORDER BY incident_id, sequence",
+                &[(&ids, Type::TEXT_ARRAY)],
+            ),
+        }
+    }
+
     fn deliveries(&self, update_id: &str) -> anyhow::Result<Vec<Delivery>> {
         let sql =
             format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE update_id = $1 ORDER BY ord");

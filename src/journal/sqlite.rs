@@ -497,6 +497,31 @@ impl Journal for Sqlite {
         )
     }
 
+    fn timelines(&self, incidents: Option<&[String]>) -> anyhow::Result<Vec<Update>> {
+        let Some(incidents) = incidents else {
+            return self.facts(
+                "SELECT facts FROM updates ORDER BY incident_id, sequence",
+                [],
+            );
+        };
+        let mut found = Vec::new();
+        let mut ids: Vec<&String> = incidents.iter().collect();
+        ids.sort();
+        ids.dedup();
+        // SQLite bounds the parameters of one statement: a few hundred ids at a time.
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            found.extend(self.facts(
+                &format!(
+                    "SELECT facts FROM updates WHERE incident_id IN ({marks})
+                     ORDER BY incident_id, sequence"
+                ),
+                rusqlite::params_from_iter(chunk),
+            )?);
+        }
+        Ok(found)
+    }
+
     fn deliveries(&self, update_id: &str) -> anyhow::Result<Vec<Delivery>> {
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE update_id = ?1 ORDER BY rowid"

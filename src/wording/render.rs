@@ -34,6 +34,10 @@ pub struct Rendering {
     /// The files a projection writes, whole.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileOut>,
+    /// A projection whose files are all of it (a status site rendered whole), not only those
+    /// this update changes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub whole: bool,
     /// A projection that does not show this update (its incident closed, or it did not fit):
     /// then there is no fact of it to check.
     #[serde(skip)]
@@ -198,13 +202,24 @@ impl Renderer {
     }
 }
 
-const BUILT_IN: [(&str, &str); 6] = [
+const BUILT_IN: [(&str, &str); 11] = [
     ("email.html", include_str!("templates/email.html")),
     ("plain.txt", include_str!("templates/plain.txt")),
     ("slack.txt", include_str!("templates/slack.txt")),
     ("markdown.md", include_str!("templates/markdown.md")),
     ("short.txt", include_str!("templates/short.txt")),
     ("banner.html", include_str!("templates/banner.html")),
+    ("site/base.html", include_str!("templates/site/base.html")),
+    ("site/parts.html", include_str!("templates/site/parts.html")),
+    ("site/index.html", include_str!("templates/site/index.html")),
+    (
+        "site/incident.html",
+        include_str!("templates/site/incident.html"),
+    ),
+    (
+        "site/history.html",
+        include_str!("templates/site/history.html"),
+    ),
 ];
 
 fn custom_name(channel: &str, output: Output) -> String {
