@@ -655,7 +655,7 @@ pub(crate) fn render_one(
                 Vec::new()
             } else {
                 facts::check(
-                    &cx.facts(),
+                    &channel.kind.facts(&cx),
                     channel.kind.name(),
                     &channel.kind.shown(&rendering),
                 )

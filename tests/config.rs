@@ -59,7 +59,7 @@ fn bad_values_are_named() {
     );
     refused(
         &config_with("[[channel]]\nname = \"x\"\nkind = \"carrier-pigeon\"\n"),
-        "[DIR]/channels.toml: channel #2 `x`: unknown kind `carrier-pigeon`; use one of webhook, banner, feed, site, x, facebook, email",
+        "[DIR]/channels.toml: channel #2 `x`: unknown kind `carrier-pigeon`; use one of webhook, banner, feed, site, phone, x, facebook, mastodon, bluesky, email",
     );
     refused(
         "[organization]\nname = \"Example Inc\"\ntimezone = \"Mars/Olympus\"\n",

@@ -18,6 +18,8 @@ enum Kind {
     Mattermost,
     X,
     Facebook,
+    Mastodon,
+    Bluesky,
 }
 
 impl Kind {
@@ -30,6 +32,8 @@ impl Kind {
             Kind::Mattermost => "/mattermost/hooks/key".into(),
             Kind::X => "/2/tweets".into(),
             Kind::Facebook => format!("/v25.0/{PAGE_ID}/feed"),
+            Kind::Mastodon => "/mastodon/api/v1/statuses".into(),
+            Kind::Bluesky => "/bsky/xrpc/com.atproto.repo.createRecord".into(),
         }
     }
 
@@ -52,6 +56,13 @@ impl Kind {
             ),
             Kind::Facebook => format!(
                 "kind = \"facebook\"\ngraph_base = \"{base}\"\npage_id = \"{PAGE_ID}\"\npage_token_env = \"FB_TOKEN\"\napp_secret_env = \"FB_APP_SECRET\""
+            ),
+            Kind::Mastodon => format!(
+                "kind = \"mastodon\"\ninstance = \"{base}/mastodon\"\naccess_token_env = \"MASTODON_TOKEN\""
+            ),
+            Kind::Bluesky => format!(
+                "kind = \"bluesky\"\nhandle = \"{}\"\npds = \"{base}/bsky\"\napp_password_env = \"BSKY_APP_PASSWORD\"",
+                crate::support::bluesky::HANDLE
             ),
         }
     }
@@ -84,6 +95,8 @@ fn workspace(channel: &str) -> Workspace {
     .env("FB_APP_SECRET", APP_SECRET)
     .env("SMTP_USER", USER)
     .env("SMTP_PASSWORD", PASSWORD)
+    .env("MASTODON_TOKEN", crate::support::mastodon::TOKEN)
+    .env("BSKY_APP_PASSWORD", crate::support::bluesky::APP_PASSWORD)
 }
 
 const POST: &[&str] = &[
@@ -149,6 +162,12 @@ fn http_cases(kind: Kind) -> Vec<Case> {
         Kind::X => Fault::status(429, r#"{"title":"Too Many Requests","detail":"Too Many Requests","type":"about:blank","status":429}"#).with_header("x-rate-limit-reset", &reset),
         Kind::Facebook => Fault::status(400, r#"{"error":{"message":"(#32) Page request limited reached","type":"OAuthException","code":32,"fbtrace_id":"x"}}"#),
         Kind::Discord => Fault::status(429, r#"{"message": "You are being rate limited.", "retry_after": 0.3, "global": false}"#),
+        Kind::Mastodon => Fault::status(429, r#"{"error":"Too many requests"}"#).with_header(
+            "x-ratelimit-reset",
+            &(jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1)).to_string(),
+        ),
+        Kind::Bluesky => Fault::status(429, r#"{"error":"RateLimitExceeded","message":"Rate Limit Exceeded"}"#)
+            .with_header("ratelimit-reset", &reset),
         _ => Fault::status(429, "").with_header("retry-after", "1"),
     };
     let malformed = match kind {
@@ -169,16 +188,24 @@ fn http_cases(kind: Kind) -> Vec<Case> {
             401,
             r#"{"message": "Invalid Webhook Token", "code": 50027}"#,
         ),
+        Kind::Mastodon => Fault::status(401, r#"{"error":"The access token is invalid"}"#),
+        Kind::Bluesky => Fault::status(
+            401,
+            r#"{"error":"AuthenticationRequired","message":"Authentication Required"}"#,
+        ),
         _ => Fault::status(401, ""),
     };
     // A Standard Webhooks receiver drops a repeated webhook-id, so an unknown outcome is retried
     // there; anywhere else a repeat could post twice and the outcome stays unknown.
+    // Mastodon's Idempotency-Key makes a repeat safe too.
     let unknown = match kind {
-        Kind::Json => "unknown 3",
+        Kind::Json | Kind::Mastodon => "unknown 3",
         _ => "unknown 1",
     };
+    // A Bluesky post without its uri and cid cannot be replied to, and may exist: unknown.
     let malformed_outcome = match kind {
         Kind::Slack | Kind::Mattermost => "failed 1",
+        Kind::Bluesky => "unknown 1",
         _ => "delivered 1",
     };
     vec![
@@ -268,6 +295,16 @@ fn x_faults() {
 #[test]
 fn facebook_faults() {
     suite(Kind::Facebook);
+}
+
+#[test]
+fn mastodon_faults() {
+    suite(Kind::Mastodon);
+}
+
+#[test]
+fn bluesky_faults() {
+    suite(Kind::Bluesky);
 }
 
 #[test]

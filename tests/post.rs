@@ -40,6 +40,9 @@ fn the_example_config_publishes_the_banner_feed_and_site_and_skips_the_rest() {
             mattermost       webhook   skipped    0         disabled in the config
             x                x         skipped    0         disabled in the config
             facebook         facebook  skipped    0         disabled in the config
+            mastodon         mastodon  skipped    0         disabled in the config
+            bluesky          bluesky   skipped    0         disabled in the config
+            phone            phone     skipped    0         disabled in the config
             email-customers  email     skipped    0         disabled in the config
             email-support    email     skipped    0         disabled in the config
             ",
@@ -73,6 +76,9 @@ fn the_example_config_publishes_the_banner_feed_and_site_and_skips_the_rest() {
             "mattermost|skipped|0",
             "x|skipped|0",
             "facebook|skipped|0",
+            "mastodon|skipped|0",
+            "bluesky|skipped|0",
+            "phone|skipped|0",
             "email-customers|skipped|0",
             "email-support|skipped|0"
         ]
@@ -265,7 +271,7 @@ fn missing_inputs_are_usage_errors() {
         .status(2)
         .run();
     ws.cmd(&with(&["--yes", "--channels", "nope"]))
-        .stderr("error: --channels: no channel is named `nope` in [DIR]/channels.toml; the channels are banner, feed, site, status-hook, slack-support, discord, teams, mattermost, x, facebook, email-customers, email-support\n")
+        .stderr("error: --channels: no channel is named `nope` in [DIR]/channels.toml; the channels are banner, feed, site, status-hook, slack-support, discord, teams, mattermost, x, facebook, mastodon, bluesky, phone, email-customers, email-support\n")
         .status(2)
         .run();
     ws.cmd(&with(&["--yes", "--channels", "discord"]))

@@ -13,9 +13,11 @@ mod crash; // Killed processes, ten posts at once, banner readers: nothing lost 
 mod email; // Email over SMTP against an SMTP emulator (and aiosmtpd, ignored by default).
 mod facts; // Same facts everywhere: reruns, placement, times, corrections (issue 9).
 mod faults; // Every fault of every remote channel: the right outcome, the right attempts.
+mod fediverse; // Mastodon and Bluesky against their emulators (issue 14).
 mod hardening; // Nothing lost, doubled or leaked: bad input, hostile servers (issue 10).
 mod lifecycle; // Follow-ups, transitions, reruns, corrections, status, history, retry, kills.
 mod lint; // The wording rules through `outage lint` and `post`.
+mod phone; // The IVR greeting: TwiML and script, spoken times, limits (issue 14).
 mod post; // The whole path with the example config; dry run; JSON; exit codes.
 mod postgres; // The team journal on a real PostgreSQL server (issue 12).
 mod scale; // Subscriber lists: one delivery each, bounded concurrency, retry of the failed.

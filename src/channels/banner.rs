@@ -17,7 +17,7 @@ use serde_json::json;
 use super::files::Files;
 use super::{BuildCx, Channel, Kind, RenderCx, Rendering};
 use crate::config;
-use crate::update::{Impact, IncidentKind, Status, Update};
+use crate::update::{IncidentKind, Update};
 use crate::wording::render::{FileOut, Output, shorten};
 use crate::wording::rules::{Finding, RuleId};
 
@@ -71,18 +71,6 @@ struct Context {
     link: Option<String>,
     background: &'static str,
     foreground: &'static str,
-}
-
-/// Most severe first, then most recent.
-fn severity(update: &Update) -> u8 {
-    match (update.kind, update.impact, update.status) {
-        (IncidentKind::Incident, Some(Impact::Critical), _) => 5,
-        (IncidentKind::Incident, Some(Impact::Major), _) => 4,
-        (IncidentKind::Incident, None, _) => 3,
-        (IncidentKind::Incident, Some(Impact::Minor), _) => 2,
-        (IncidentKind::Maintenance, _, Status::InProgress) => 1,
-        (IncidentKind::Maintenance, ..) => 0,
-    }
 }
 
 impl Banner {
@@ -185,12 +173,7 @@ impl Kind for Banner {
     }
 
     fn render(&self, cx: &RenderCx<'_>) -> Result<Rendering, Finding> {
-        let mut open: Vec<&Update> = cx.projection.open.iter().collect();
-        open.sort_by(|a, b| {
-            severity(b)
-                .cmp(&severity(a))
-                .then(b.posted_at.cmp(&a.posted_at))
-        });
+        let open = cx.projection.most_severe_first();
         let (html, shown) = Banner::html(cx, &open)?;
         let folded = !open[..shown]
             .iter()

@@ -30,11 +30,16 @@ fn sample(kind: &str) -> Option<&'static str> {
         "banner" => "html_path = \"banner.html\"\njson_path = \"status.json\"",
         "feed" => "path = \"feed.atom\"",
         "site" => "dir = \"status\"",
+        "phone" => "twiml_path = \"ivr.xml\"\nscript_path = \"ivr.txt\"",
         "x" => {
             "consumer_key_file = \"consumer_key\"\nconsumer_secret_file = \"consumer_secret\"\n\
              access_token_file = \"access_token\"\naccess_token_secret_file = \"access_token_secret\""
         }
         "facebook" => "page_id = \"1047\"\npage_token_file = \"page_token\"",
+        "mastodon" => {
+            "instance = \"https://social.example.com\"\naccess_token_file = \"access_token\""
+        }
+        "bluesky" => "handle = \"status.example.com\"\napp_password_file = \"app_password\"",
         "email" => {
             "host = \"smtp.example.com\"\nfrom = \"status@example.com\"\nto = [\"ops@example.com\"]\n\
              username_file = \"username\"\npassword_file = \"password\""
@@ -57,6 +62,7 @@ pub(super) fn folder() -> tempfile::TempDir {
         "page_token",
         "username",
         "password",
+        "app_password",
     ] {
         let value = if field == "secret" {
             format!("whsec_{SECRET}")
@@ -272,6 +278,10 @@ proptest! {
                 if extension == Some("json") {
                     let parsed = serde_json::from_str::<serde_json::Value>(&file.content);
                     prop_assert!(parsed.is_ok(), "{}: {parsed:?}", file.path.display());
+                }
+                if extension == Some("xml") {
+                    let parsed = roxmltree::Document::parse(&file.content);
+                    prop_assert!(parsed.is_ok(), "{}: {parsed:?}", file.content);
                 }
                 if extension == Some("atom") {
                     let feed = file.content.parse::<atom_syndication::Feed>();

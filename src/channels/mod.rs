@@ -31,11 +31,14 @@
 //! finishes such deliveries without asking.
 
 pub(crate) mod banner;
+pub(crate) mod bluesky;
 pub(crate) mod email;
 pub(crate) mod facebook;
 pub(crate) mod feed;
 pub(crate) mod files;
 pub(crate) mod http;
+pub(crate) mod mastodon;
+pub(crate) mod phone;
 pub(crate) mod site;
 mod stub;
 pub(crate) mod webhook;
@@ -53,7 +56,7 @@ use jiff::{SignedDuration, Timestamp};
 use crate::config::{Audience, Component, Organization, RawChannel, SecretSource};
 use crate::journal::Thread;
 use crate::redact::Redactor;
-use crate::update::Update;
+use crate::update::{Impact, IncidentKind, Status, Update};
 use crate::wording::facts::{Escape, Facts, Shown};
 use crate::wording::fit::{self, Measure};
 pub use crate::wording::render::Rendering;
@@ -63,13 +66,16 @@ use crate::wording::rules::Finding;
 pub use self::stub::StubChannel;
 
 /// Every channel kind: its name in `kind = "…"` and the function that reads its section.
-pub(crate) const REGISTRY: [(&str, Parse); 7] = [
+pub(crate) const REGISTRY: [(&str, Parse); 10] = [
     ("webhook", webhook::parse),
     ("banner", banner::parse),
     ("feed", feed::parse),
     ("site", site::parse),
+    ("phone", phone::parse),
     ("x", x::parse),
     ("facebook", facebook::parse),
+    ("mastodon", mastodon::parse),
+    ("bluesky", bluesky::parse),
     ("email", email::parse),
 ];
 
@@ -152,6 +158,12 @@ pub(crate) trait Kind: fmt::Debug + Send + Sync {
     /// Renders one update. A projection renders the state it is given, this update applied.
     fn render(&self, cx: &RenderCx<'_>) -> Result<Rendering, Finding>;
 
+    /// The facts as this kind writes them, which its renderings are checked for: by default as
+    /// every channel writes them (a phone line speaks its times).
+    fn facts(&self, cx: &RenderCx<'_>) -> Facts {
+        cx.facts()
+    }
+
     /// The texts of a rendering a reader sees, with their escaping, for the `missing-fact` check.
     /// By default every post, escaped as the kind's template output is (a banner's or a
     /// site's HTML).
@@ -223,6 +235,31 @@ pub(crate) struct Projection {
     pub(crate) recent: Vec<Update>,
     /// The history, when a projection shows it ([`Kind::history_shown`]).
     pub(crate) history: Option<History>,
+}
+
+impl Projection {
+    /// The open incidents and maintenances, most severe first (critical, major, unrated,
+    /// minor impact, then running and upcoming maintenance), then most recent: what a banner
+    /// or a phone line tells first.
+    pub(crate) fn most_severe_first(&self) -> Vec<&Update> {
+        fn severity(update: &Update) -> u8 {
+            match (update.kind, update.impact, update.status) {
+                (IncidentKind::Incident, Some(Impact::Critical), _) => 5,
+                (IncidentKind::Incident, Some(Impact::Major), _) => 4,
+                (IncidentKind::Incident, None, _) => 3,
+                (IncidentKind::Incident, Some(Impact::Minor), _) => 2,
+                (IncidentKind::Maintenance, _, Status::InProgress) => 1,
+                (IncidentKind::Maintenance, ..) => 0,
+            }
+        }
+        let mut open: Vec<&Update> = self.open.iter().collect();
+        open.sort_by(|a, b| {
+            severity(b)
+                .cmp(&severity(a))
+                .then(b.posted_at.cmp(&a.posted_at))
+        });
+        open
+    }
 }
 
 /// The journal's history as a status site shows it, this update applied.

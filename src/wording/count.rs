@@ -67,6 +67,60 @@ fn looks_like_domain(word: &str) -> bool {
             .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()))
 }
 
+/// Mastodon's length: grapheme clusters, every `http(s)://` URL counting `per_url`
+/// (`characters_reserved_per_url`), as its status length validator counts.
+pub(crate) fn mastodon_length(text: &str, per_url: usize) -> usize {
+    let mut total = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let (word, after) = rest.split_at(word_end);
+        total += match url_in(word) {
+            Some((before, url_end)) => {
+                before.graphemes(true).count() + per_url + word[url_end..].graphemes(true).count()
+            }
+            None => word.graphemes(true).count(),
+        };
+        let space_end = after
+            .find(|c: char| !c.is_whitespace())
+            .unwrap_or(after.len());
+        total += after[..space_end].graphemes(true).count();
+        rest = &after[space_end..];
+    }
+    total
+}
+
+/// Where a URL starts in a word, and where it ends (trailing punctuation left out).
+fn url_in(word: &str) -> Option<(&str, usize)> {
+    let lower = word.to_ascii_lowercase();
+    let at = ["https://", "http://"]
+        .iter()
+        .filter_map(|scheme| lower.find(scheme))
+        .min()?;
+    let end = word.len() - trailing_punctuation(word);
+    (end > at).then(|| (&word[..at], end))
+}
+
+/// Every `http(s)://` URL in `text`, as byte ranges (trailing punctuation left out): where
+/// Bluesky's link facets point.
+pub(crate) fn url_ranges(text: &str) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let mut offset = 0;
+    for word in text.split_inclusive(char::is_whitespace) {
+        let trimmed = word.trim_end();
+        if let Some((before, end)) = url_in(trimmed) {
+            ranges.push(offset + before.len()..offset + end);
+        }
+        offset += word.len();
+    }
+    ranges
+}
+
+/// Bluesky's length: grapheme clusters (and at most 3,000 UTF-8 bytes, checked apart).
+pub(crate) fn graphemes(text: &str) -> usize {
+    text.graphemes(true).count()
+}
+
 fn graphemes_weight(text: &str) -> usize {
     text.graphemes(true).map(grapheme_weight).sum()
 }
@@ -115,6 +169,35 @@ mod tests {
 
         let invalid = "ABC\u{202A}\u{FFFF}ABC\u{FFFE}";
         assert_eq!(weighted_length(invalid), 12);
+    }
+
+    /// Mastodon counts grapheme clusters, each URL as 23 (`characters_reserved_per_url`).
+    #[test]
+    fn mastodon_counts_graphemes_and_urls_as_23() {
+        assert_eq!(mastodon_length("Hi http://test.co", 23), 3 + 23);
+        assert_eq!(
+            mastodon_length(
+                "See https://status.example.com/incidents/a-very-long-id.",
+                23
+            ),
+            4 + 23 + 1
+        );
+        assert_eq!(mastodon_length("👨‍👩‍👧‍👦 日本語 é", 23), 1 + 1 + 3 + 1 + 1);
+        assert_eq!(
+            mastodon_length("status.example.com", 23),
+            18,
+            "a bare domain is text"
+        );
+        assert_eq!(mastodon_length("", 23), 0);
+    }
+
+    #[test]
+    fn url_ranges_are_byte_offsets_without_trailing_punctuation() {
+        let text = "Café 🚨 https://status.example.com/x. Then http://a.b/c";
+        let ranges = url_ranges(text);
+        let found: Vec<&str> = ranges.iter().map(|range| &text[range.clone()]).collect();
+        assert_eq!(found, ["https://status.example.com/x", "http://a.b/c"]);
+        assert_eq!(ranges[0].start, "Café 🚨 ".len());
     }
 
     #[test]

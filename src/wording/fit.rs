@@ -16,6 +16,16 @@ pub(crate) enum Measure {
     Chars(usize),
     /// X's weighted length.
     XWeighted(usize),
+    /// Mastodon's: grapheme clusters, each URL counting `url`.
+    Mastodon {
+        limit: usize,
+        url: usize,
+    },
+    /// Bluesky's: grapheme clusters, and at most `bytes` UTF-8 bytes.
+    Graphemes {
+        limit: usize,
+        bytes: usize,
+    },
     Unlimited,
 }
 
@@ -24,13 +34,20 @@ impl Measure {
         match self {
             Measure::Chars(_) => text.chars().count(),
             Measure::XWeighted(_) => count::weighted_length(text),
+            Measure::Mastodon { url, .. } => count::mastodon_length(text, url),
+            Measure::Graphemes { .. } => count::graphemes(text),
             Measure::Unlimited => 0,
         }
     }
 
     pub(crate) fn fits(self, text: &str) -> bool {
         match self {
-            Measure::Chars(limit) | Measure::XWeighted(limit) => self.length(text) <= limit,
+            Measure::Chars(limit) | Measure::XWeighted(limit) | Measure::Mastodon { limit, .. } => {
+                self.length(text) <= limit
+            }
+            Measure::Graphemes { limit, bytes } => {
+                text.len() <= bytes && self.length(text) <= limit
+            }
             Measure::Unlimited => true,
         }
     }
@@ -40,6 +57,8 @@ impl Measure {
         match self {
             Measure::Chars(_) | Measure::Unlimited => format!("{length} characters"),
             Measure::XWeighted(_) => format!("{length} (X's weighted length)"),
+            Measure::Mastodon { .. } => format!("{length} characters (each link 23)"),
+            Measure::Graphemes { .. } => format!("{length} graphemes"),
         }
     }
 
@@ -47,6 +66,8 @@ impl Measure {
         match self {
             Measure::Chars(limit) => format!("{limit} characters"),
             Measure::XWeighted(limit) => format!("{limit} (X's weighted length)"),
+            Measure::Mastodon { limit, .. } => format!("{limit} characters (each link 23)"),
+            Measure::Graphemes { limit, .. } => format!("{limit} graphemes"),
             Measure::Unlimited => "no limit".into(),
         }
     }

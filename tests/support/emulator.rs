@@ -15,6 +15,8 @@
 //! - `/teams/...`: 202 with an empty body for a Workflows Adaptive Card message; 400 otherwise.
 //! - `/mattermost/hooks/{key}`: 200 `ok`; 400 with Mattermost's error object when `text` is
 //!   missing.
+//! - `/mastodon/…` a Mastodon instance ([`super::mastodon`]), `/bsky/…` a Bluesky PDS
+//!   ([`super::bluesky`]).
 //!
 //! Faults are queued per path and used up in order: a status with a body and headers, or a delay
 //! before the normal answer.
@@ -78,6 +80,9 @@ pub enum Fault {
     Echo(u16),
     /// Answer 200 with a body that never ends (a hostile or broken server).
     Endless,
+    /// Do what the request asks, then drop the connection before answering: the post exists,
+    /// and the client cannot know it.
+    Lost,
 }
 
 impl Fault {
@@ -124,6 +129,8 @@ pub struct Inner {
     pub concurrent_peak: usize,
     pub x: super::x::XState,
     pub facebook: super::facebook::FacebookState,
+    pub mastodon: super::mastodon::MastodonState,
+    pub bluesky: super::bluesky::BlueskyState,
 }
 
 #[derive(Clone)]
@@ -273,14 +280,24 @@ async fn answer(
                 futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
             return (StatusCode::OK, axum::body::Body::from_stream(stream)).into_response();
         }
-        None => {}
+        Some(Fault::Lost) | None => {}
     }
-    let mut inner = inner.lock().unwrap();
+    let lost = matches!(fault, Some(Fault::Lost));
+    let response = service(&mut inner.lock().unwrap(), &request);
+    if lost {
+        std::panic::resume_unwind(Box::new("answer lost"));
+    }
+    response
+}
+
+/// The normal answer of the service `request` is for.
+fn service(inner: &mut Inner, request: &Request) -> Response {
     inner.next_id += 1;
+    let request = request.clone();
     let service = request.path.split('/').nth(1).unwrap_or("");
     match service {
-        "2" => super::x::answer(&mut inner, &request),
-        version if version.starts_with('v') => super::facebook::answer(&mut inner, &request),
+        "2" => super::x::answer(inner, &request),
+        version if version.starts_with('v') => super::facebook::answer(inner, &request),
         "json" => json_receiver(
             &request,
             inner.secrets.get(&request.path).map(Vec::as_slice),
@@ -291,6 +308,8 @@ async fn answer(
             discord(&request, inner.next_id, limit)
         }
         "teams" => teams(&request),
+        "mastodon" => super::mastodon::answer(inner, &request),
+        "bsky" => super::bluesky::answer(inner, &request),
         "mattermost" => mattermost(&request),
         _ => (StatusCode::NOT_FOUND, "no such emulator").into_response(),
     }

@@ -4,8 +4,10 @@
 //! Expected stdout and stderr default to empty and the expected exit code to 0, so any output a
 //! test does not assert fails it.
 
+pub mod bluesky;
 pub mod emulator;
 pub mod facebook;
+pub mod mastodon;
 pub mod postgres;
 pub mod smtp;
 pub mod statuspage;
