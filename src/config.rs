@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::update::parse_duration;
-use crate::wording::rules::{DEFAULT_INTERNAL_MARKERS, Policy, RuleId, Severity};
+use crate::wording::rules::{Policy, RuleId, Severity};
 
 /// The whole configuration, validated, with each channel's own section still to be read by its
 /// kind.
@@ -334,7 +334,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> anyhow::Result<Config> {
         Some(markers) => markers
             .iter()
             .map(|pattern| {
-                regex::Regex::new(pattern).map_err(|err| {
+                regex_lite::Regex::new(pattern).map_err(|err| {
                     anyhow::anyhow!(
                         "{}: `{pattern}` is not a valid regular expression: {}",
                         at("policy.internal_markers"),
@@ -344,7 +344,6 @@ pub(crate) fn parse(text: &str, path: &Path) -> anyhow::Result<Config> {
             })
             .collect::<anyhow::Result<_>>()?,
     };
-    let _ = DEFAULT_INTERNAL_MARKERS;
     let policy = Policy {
         max_update_interval: duration(
             &raw.policy.max_update_interval,

@@ -152,10 +152,14 @@ impl Renderer {
                 .build()
                 .expect("default syntax"),
         );
-        for (name, source) in BUILT_IN {
-            env.add_template(name, source)
-                .expect("built-in templates are valid");
-        }
+        // Built-in templates are compiled when first used: a post to three channels does not
+        // pay for the status site's five.
+        env.set_loader(|name| {
+            Ok(BUILT_IN
+                .iter()
+                .find(|(built_in, _)| *built_in == name)
+                .map(|(_, source)| *source))
+        });
         for custom in customs {
             let problem = |why: String| {
                 anyhow::anyhow!(
@@ -300,6 +304,16 @@ mod tests {
         );
         assert_eq!(shorten("Some customers cannot log in", 1), "");
         assert_eq!(shorten("Supercalifragilistic", 6), "Super…");
+    }
+
+    /// They are compiled when first used; each must compile.
+    #[test]
+    fn every_built_in_template_compiles() {
+        let renderer = Renderer::new([]).unwrap();
+        for (name, _) in BUILT_IN {
+            assert!(renderer.env.get_template(name).is_ok(), "{name}");
+        }
+        assert!(renderer.env.get_template("nope.html").is_err());
     }
 
     #[test]

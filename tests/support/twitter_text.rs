@@ -10,7 +10,7 @@ const RANGES: [(u32, u32); 4] = [(0, 4351), (8192, 8205), (8208, 8223), (8242, 8
 /// The weighted length X gives `text`.
 pub fn weighted_length(text: &str) -> usize {
     let text: String = text.nfc().collect();
-    let url = regex::Regex::new(r"(?i)https?://[^\s]+").unwrap();
+    let url = regex_lite::Regex::new(r"(?i)https?://[^\s]+").unwrap();
     let mut total = 0;
     let mut last = 0;
     for found in url.find_iter(&text) {

@@ -196,8 +196,8 @@ pub(crate) fn time(at: Timestamp, now: Timestamp, tz: &TimeZone) -> String {
 /// What a voice can say of a text: no URL, no markup, no emoji or other symbol; spaces
 /// collapsed.
 pub(crate) fn clean(text: &str) -> String {
-    static TAG: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"</?[A-Za-z!][^<>]{0,200}>").expect("a valid pattern")
+    static TAG: std::sync::LazyLock<regex_lite::Regex> = std::sync::LazyLock::new(|| {
+        regex_lite::Regex::new(r"</?[A-Za-z!][^<>]{0,200}>").expect("a valid pattern")
     });
     let text = TAG.replace_all(text, " ");
     let mut out = String::with_capacity(text.len());
