@@ -109,6 +109,10 @@ pub(crate) fn parse(rest: toml::Table, base: &Path) -> anyhow::Result<Arc<dyn Ki
 }
 
 impl Kind for Facebook {
+    fn uses_http(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         "facebook"
     }

@@ -9,8 +9,28 @@ use reqwest::header::HeaderMap;
 use super::Failure;
 use crate::limits::RESPONSE;
 
+/// The client every channel shares, made once per process (see [`prepare`]).
+static SHARED: std::sync::OnceLock<Result<reqwest::Client, String>> = std::sync::OnceLock::new();
+
+/// Starts making the shared client on a thread of its own: loading the system's root
+/// certificates takes milliseconds that a post spends meanwhile on reading, planning and
+/// recording.
+pub(crate) fn prepare() {
+    std::thread::spawn(|| {
+        let _ = shared();
+    });
+}
+
+/// The shared client (waiting for [`prepare`]'s thread when it is still at work).
+pub(crate) fn shared() -> anyhow::Result<reqwest::Client> {
+    SHARED
+        .get_or_init(|| client().map_err(|err| format!("{err:#}")))
+        .clone()
+        .map_err(|err| anyhow::anyhow!(err))
+}
+
 /// One HTTP client for every channel: connections are reused and the limits are set once.
-pub(crate) fn client() -> anyhow::Result<reqwest::Client> {
+fn client() -> anyhow::Result<reqwest::Client> {
     crate::tls::provider();
     reqwest::Client::builder()
         .user_agent(concat!("outage/", env!("CARGO_PKG_VERSION")))

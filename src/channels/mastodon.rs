@@ -110,6 +110,10 @@ impl Mastodon {
 }
 
 impl Kind for Mastodon {
+    fn uses_http(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         "mastodon"
     }

@@ -46,7 +46,7 @@ pub(crate) mod x;
 
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -209,6 +209,11 @@ pub(crate) trait Kind: fmt::Debug + Send + Sync {
     /// then links to its incident's own page. `status_url` is the organisation's.
     fn incident_pages(&self, _status_url: Option<&str>) -> anyhow::Result<Option<IncidentPages>> {
         Ok(None)
+    }
+
+    /// Whether its adapter sends over HTTP (the shared client is then made early).
+    fn uses_http(&self) -> bool {
+        false
     }
 
     /// Whether follow-ups continue the incident's thread (the adapter is given where it stands).
@@ -390,9 +395,6 @@ pub(crate) struct BuildCx<'a> {
     /// The per-attempt timeout, for transports that keep their own (SMTP).
     pub(crate) timeout: Duration,
     pub(crate) redactor: &'a Redactor,
-    /// Built on first use: loading the system's root certificates takes milliseconds that a
-    /// post to files only should not pay.
-    http: OnceLock<reqwest::Client>,
 }
 
 impl<'a> BuildCx<'a> {
@@ -405,17 +407,12 @@ impl<'a> BuildCx<'a> {
             organization,
             timeout,
             redactor,
-            http: OnceLock::new(),
         }
     }
 
     /// The one HTTP client every channel shares.
     pub(crate) fn http(&self) -> anyhow::Result<reqwest::Client> {
-        if let Some(client) = self.http.get() {
-            return Ok(client.clone());
-        }
-        let client = http::client()?;
-        Ok(self.http.get_or_init(|| client).clone())
+        http::shared()
     }
 
     /// Reads a secret and remembers its value, so that no text leaving an adapter shows it.

@@ -20,6 +20,16 @@ use crate::wording::render::Renderer;
 
 pub(crate) fn run(cli: &Cli, args: &PostArgs) -> Result<Done, Error> {
     let setup = Setup::load(cli).usage()?;
+    // The HTTP client (with the system's root certificates) is made on a thread of its own
+    // while the rest of the post is prepared.
+    if !args.dry_run
+        && setup
+            .channels
+            .iter()
+            .any(|c| c.enabled && c.kind.uses_http())
+    {
+        crate::channels::http::prepare();
+    }
     // The journal's connections are made while the draft is read and the wording rules
     // compiled: the projections' own one too, when a channel may write one.
     let opening = (!args.dry_run).then(|| {
