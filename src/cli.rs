@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 
 use crate::input::UpdateInput;
+use crate::style::ColorChoice;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,6 +25,10 @@ pub(crate) struct Cli {
     #[arg(long, global = true, env = "OUTAGE_STATE", value_name = "FILE|URL")]
     pub(crate) state: Option<String>,
 
+    /// Colour: auto (on a terminal, unless NO_COLOR is set), always, never
+    #[arg(long, global = true, value_enum, default_value_t, value_name = "WHEN")]
+    pub(crate) color: ColorChoice,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -36,6 +41,8 @@ pub(crate) enum Command {
     Lint(LintArgs),
     /// List open incidents and maintenance, and whether an update is overdue
     Status(StatusArgs),
+    /// List every incident and maintenance, open and closed, newest first
+    Incidents(IncidentsArgs),
     /// Show an incident's timeline: each update and where it was delivered
     History(HistoryArgs),
     /// Send the latest update's failed deliveries again
@@ -48,6 +55,19 @@ pub(crate) enum Command {
     /// The status site: build every page from the journal
     #[command(subcommand)]
     Site(SiteCommand),
+    /// Write a commented channels.toml to start from (here, or at --config)
+    Init,
+    /// Print the shell completion script (see the README for where it goes)
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), generated from the same definitions as --help
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +160,21 @@ pub(crate) struct StatusArgs {
     /// Exit with 4 when an open incident is overdue for its promised update
     #[arg(long)]
     pub(crate) check: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IncidentsArgs {
+    /// Only the open ones
+    #[arg(long)]
+    pub(crate) open: bool,
+
+    /// Only those updated within this long (`7d`, `24h`)
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) since: Option<String>,
+
+    /// Print as JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -247,8 +247,8 @@ pub(crate) fn locate(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
         return Ok(user);
     }
     bail!(
-        "no configuration found: pass --config FILE, set OUTAGE_CONFIG, or copy \
-         channels.example.toml to ./channels.toml"
+        "no configuration found: `outage init` writes one to start from (or pass --config FILE, \
+         or set OUTAGE_CONFIG)"
     )
 }
 

@@ -28,6 +28,7 @@ mod plan;
 mod redact;
 mod report;
 mod setup;
+mod style;
 mod tls;
 mod update;
 mod wording;
@@ -51,12 +52,14 @@ pub fn run() -> u8 {
             return code;
         }
     };
+    style::init(cli.color);
     match commands::run(&cli) {
         Ok(done) => done.code(),
         Err(err) if err.is_broken_pipe() => exit::OK,
         Err(err) => {
             if !err.is_silent() {
-                eprintln!("error: {err}");
+                let lead = style::paint(style::Stream::Err, style::Tone::Bad, "error:");
+                eprintln!("{lead} {err}");
             }
             err.code()
         }

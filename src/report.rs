@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::dispatch::{Progress, humanize};
 use crate::journal::{Delivery, Outcome, State};
+use crate::style::{Stream, Tone, paint};
 use crate::update::Update;
 use crate::wording::rules::{Finding, Severity};
 
@@ -158,6 +159,58 @@ impl Report {
         })
     }
 
+    /// `3 delivered, 1 failed, 12 skipped`: every outcome and how many deliveries had it, in the
+    /// order the table's outcomes are listed.
+    pub(crate) fn tally(&self) -> String {
+        let mut counts: Vec<(&'static str, usize)> = Vec::new();
+        for delivery in &self.deliveries {
+            let outcome = delivery.outcome.as_str();
+            match counts.iter_mut().find(|(seen, _)| *seen == outcome) {
+                Some((_, count)) => *count += 1,
+                None => counts.push((outcome, 1)),
+            }
+        }
+        if counts.is_empty() {
+            return "no channel selected".to_owned();
+        }
+        counts
+            .iter()
+            .map(|(outcome, count)| {
+                let word = match Tone::of(outcome) {
+                    Some(tone) => paint(Stream::Out, tone, outcome),
+                    None => (*outcome).to_owned(),
+                };
+                format!("{count} {word}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// One line per delivery that failed or may not have gone out, with its error: what `-q`
+    /// still shows.
+    pub(crate) fn print_problems(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        for delivery in &self.deliveries {
+            let tone = match delivery.outcome {
+                Shown::Failed => Tone::Bad,
+                Shown::Unknown | Shown::Pending => Tone::Doubtful,
+                _ => continue,
+            };
+            let outcome = paint(Stream::Err, tone, delivery.outcome.as_str());
+            let why = delivery
+                .error
+                .as_deref()
+                .or(delivery.note.as_deref())
+                .map(|why| format!(": {why}"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{}: {outcome}{why}",
+                who(&delivery.channel, &delivery.target)
+            )?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn blocked(&self) -> bool {
         self.findings.iter().any(Finding::blocks)
     }
@@ -265,44 +318,85 @@ pub(crate) fn print_columns(
     header: &[&str],
     rows: &[&[String]],
 ) -> std::io::Result<()> {
+    columns(out, header, rows, Stream::Out.colored())
+}
+
+fn columns(
+    out: &mut dyn Write,
+    header: &[&str],
+    rows: &[&[String]],
+    colored: bool,
+) -> std::io::Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|title| title.chars().count()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(*row) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<&str>| {
+    // Outcomes and `OVERDUE` are coloured on a terminal, after the padding is counted.
+    let toned = |index: usize, cell: &str| {
+        ["OUTCOME", "NEXT UPDATE DUE", "CHECK"]
+            .contains(&header[index])
+            .then(|| Tone::of(cell))
+            .flatten()
+    };
+    let line = |cells: Vec<&str>, body: bool| {
         let mut text = String::new();
         for (index, cell) in cells.iter().enumerate() {
-            if index + 1 == header.len() {
-                text.push_str(cell);
-            } else {
-                text.push_str(&format!("{cell:<width$}  ", width = widths[index]));
+            let last = index + 1 == header.len();
+            let shown = match toned(index, cell).filter(|_| body && colored) {
+                Some(tone) => {
+                    let word = cell.trim_end();
+                    format!(
+                        "{}{}",
+                        crate::style::painted(tone, word),
+                        &cell[word.len()..]
+                    )
+                }
+                None => (*cell).to_owned(),
+            };
+            text.push_str(&shown);
+            if !last {
+                let pad = widths[index] - cell.chars().count() + 2;
+                text.push_str(&" ".repeat(pad));
             }
         }
         text.trim_end().to_owned()
     };
-    writeln!(out, "{}", line(header.to_vec()))?;
+    writeln!(out, "{}", line(header.to_vec(), false))?;
     for row in rows {
-        writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
+        writeln!(
+            out,
+            "{}",
+            line(row.iter().map(String::as_str).collect(), true)
+        )?;
     }
     Ok(())
 }
 
 /// One line per finding: `error[rule] channel: message`.
-pub(crate) fn print_findings(out: &mut dyn Write, findings: &[Finding]) -> std::io::Result<()> {
+pub(crate) fn print_findings(
+    out: &mut dyn Write,
+    stream: Stream,
+    findings: &[Finding],
+) -> std::io::Result<()> {
     for finding in findings {
-        let level = match (&finding.allowed, finding.severity) {
-            (Some(_), _) => "allowed",
-            (None, Severity::Error) => "error",
-            (None, _) => "warning",
+        let (level, tone) = match (&finding.allowed, finding.severity) {
+            (Some(_), _) => ("allowed", None),
+            (None, Severity::Error) => ("error", Some(Tone::Bad)),
+            (None, _) => ("warning", Some(Tone::Doubtful)),
+        };
+        let lead = format!("{level}[{}]", finding.rule);
+        let lead = match tone {
+            Some(tone) => paint(stream, tone, &lead),
+            None => lead,
         };
         let place = finding
             .channel
             .as_deref()
             .map(|channel| format!(" {channel}"))
             .unwrap_or_default();
-        write!(out, "{level}[{}]{place}: {}", finding.rule, finding.message)?;
+        write!(out, "{lead}{place}: {}", finding.message)?;
         match &finding.allowed {
             Some(reason) => writeln!(out, " (allowed: {reason})")?,
             None => writeln!(out)?,
@@ -344,9 +438,14 @@ fn summary(outcome: &Outcome) -> String {
         1 => "1 attempt".to_owned(),
         n => format!("{n} attempts"),
     };
+    let state = outcome.state.as_str();
+    let state = match Tone::of(state) {
+        Some(tone) => paint(Stream::Err, tone, state),
+        None => state.to_owned(),
+    };
     match &outcome.error {
-        Some(error) => format!("{} after {tries}: {error}", outcome.state.as_str()),
-        None => format!("{} ({tries})", outcome.state.as_str()),
+        Some(error) => format!("{state} after {tries}: {error}"),
+        None => format!("{state} ({tries})"),
     }
 }
 
@@ -492,6 +591,60 @@ impl Progress for Bars {
             if tally.done == tally.total {
                 bar.finish_with_message(format!("{} delivered", tally.delivered));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Drops the colour escapes (`ESC [ … m`).
+    fn plain(text: &str) -> String {
+        let mut out = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for c in chars.by_ref() {
+                    if c == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    fn cell() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("delivered".to_owned()),
+            Just("failed".to_owned()),
+            Just("unknown".to_owned()),
+            Just("OVERDUE since 10:30".to_owned()),
+            "[a-zé ]{0,12}",
+        ]
+    }
+
+    proptest! {
+        /// Colour never moves a column: the coloured table, its escapes removed, is the plain
+        /// table; and the plain one has no escape at all.
+        #[test]
+        fn colour_keeps_tables_aligned(rows in prop::collection::vec([cell(), cell(), cell(), cell()], 0..8)) {
+            let header = ["CHANNEL", "OUTCOME", "NEXT UPDATE DUE", "TITLE"];
+            let rows: Vec<&[String]> = rows.iter().map(|row| row.as_slice()).collect();
+            let (mut colored, mut uncolored) = (Vec::new(), Vec::new());
+            columns(&mut colored, &header, &rows, true).unwrap();
+            columns(&mut uncolored, &header, &rows, false).unwrap();
+            let colored = String::from_utf8(colored).unwrap();
+            let uncolored = String::from_utf8(uncolored).unwrap();
+            prop_assert_eq!(plain(&colored), uncolored.clone());
+            prop_assert!(!uncolored.contains('\x1b'));
+            let toned = rows.iter().any(|row| Tone::of(&row[1]).is_some() || Tone::of(&row[2]).is_some());
+            prop_assert_eq!(colored.contains('\x1b'), toned);
         }
     }
 }

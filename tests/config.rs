@@ -125,7 +125,7 @@ fn no_config_found_says_where_it_looked() {
     std::fs::remove_file(ws.file("channels.toml")).unwrap();
     ws.cmd(POST)
         .env_remove("OUTAGE_CONFIG")
-        .stderr("error: no configuration found: pass --config FILE, set OUTAGE_CONFIG, or copy channels.example.toml to ./channels.toml\n")
+        .stderr("error: no configuration found: `outage init` writes one to start from (or pass --config FILE, or set OUTAGE_CONFIG)\n")
         .status(2)
         .run();
 }

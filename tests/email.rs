@@ -232,8 +232,9 @@ fn a_rejected_recipient_is_reported_by_address_and_the_rest_are_delivered() {
     smtp.with(|state| state.rejected.insert("support@example.com".into()));
     let ws = workspace(&smtp, "");
     let output = ws
-        .cmd(&[&["post", "--yes", "-q"], UPDATES[0]].concat())
+        .cmd(&[&["post", "--yes"], UPDATES[0]].concat())
         .any_stdout()
+        .any_stderr()
         .status(1)
         .run();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -414,8 +415,9 @@ fn a_subscriber_list_gets_one_message_each_over_few_connections() {
         &format!("# customers who asked for updates\n{list}\nsubscriber1@example.net\n"),
     );
     let output = ws
-        .cmd(&[&["post", "--yes", "-q"], UPDATES[0]].concat())
+        .cmd(&[&["post", "--yes"], UPDATES[0]].concat())
         .any_stdout()
+        .any_stderr()
         .run();
     assert!(String::from_utf8_lossy(&output.stdout).contains("63 of 63 recipients delivered"));
     let messages = smtp.messages();

@@ -180,7 +180,7 @@ fn ctrl_c_while_sending_says_what_is_unknown_and_status_shows_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
         stderr,
-        "interrupted: sending stopped. These may have gone out (unknown): hook. `outage retry 2026-11-22-login-failures` finishes them (it asks for --include-unknown before sending again what may have gone out).\n"
+        "interrupted: sending stopped. These may have gone out (unknown): hook. `outage retry 2026-11-22-login-failures` finishes them (it asks for --include-unknown before sending again what may have gone out).\nhook: unknown: interrupted while sending; it may have gone out\n"
     );
     assert_eq!(
         ws.query("SELECT channel, state FROM deliveries ORDER BY rowid"),

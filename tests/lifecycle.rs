@@ -122,24 +122,29 @@ fn a_whole_incident_is_one_chain_of_events() {
 
             #1 investigating at 2026-11-22T10:00:00Z
               Some customers cannot log in.
+              next update: Sun 22 Nov 10:30 UTC
               CHANNEL  KIND     OUTCOME    ATTEMPTS  LINK OR ERROR
               hook     webhook  delivered  1
               banner   banner   delivered  1         [DIR]/banner.html
 
             #2 identified at 2026-11-22T10:00:00Z
               A bad certificate is the cause.
+              eta: Sun 22 Nov 10:45 UTC
+              next update: Sun 22 Nov 10:30 UTC
               CHANNEL  KIND     OUTCOME    ATTEMPTS  LINK OR ERROR
               hook     webhook  delivered  1
               banner   banner   delivered  1         [DIR]/banner.html
 
             #3 monitoring at 2026-11-22T10:00:00Z
               A new certificate is in place; logins recover.
+              next update: Sun 22 Nov 10:30 UTC
               CHANNEL  KIND     OUTCOME    ATTEMPTS  LINK OR ERROR
               hook     webhook  delivered  1
               banner   banner   delivered  1         [DIR]/banner.html
 
             #4 resolved at 2026-11-22T10:00:00Z
               Logins work again.
+              compensation: Affected customers get a day of credit.
               CHANNEL  KIND     OUTCOME    ATTEMPTS  LINK OR ERROR
               hook     webhook  delivered  1
               banner   banner   delivered  1         [DIR]/banner.html
@@ -278,7 +283,7 @@ fn a_rerun_reports_the_existing_deliveries_and_sends_nothing() {
     let emulator = Emulator::start();
     let ws = workspace(&emulator);
     post(&ws, OPEN);
-    ws.cmd(&[&["post", "--yes", "-q"], OPEN].concat())
+    ws.cmd(&[&["post", "--yes"], OPEN].concat())
         .stdout(
             "
             2026-11-22-login-failures: update 1 (investigating) already posted; nothing was sent again
@@ -416,7 +421,8 @@ fn retry_resends_failed_deliveries_only() {
     );
     let ws = workspace(&emulator);
     ws.cmd(&[&["post", "--yes", "-q"], OPEN].concat())
-        .any_stdout()
+        .stdout("opened new incident 2026-11-22-login-failures: update 1 (investigating) posted: 1 failed, 1 delivered\n")
+        .stderr("hook: failed: the receiver answered 503 Service Unavailable: no details\n`outage retry 2026-11-22-login-failures` sends the 1 that failed again.\n")
         .status(1)
         .run();
     let output = ws.cmd(&["retry", "latest", "--json"]).any_stdout().run();
@@ -430,7 +436,7 @@ fn retry_resends_failed_deliveries_only() {
             .iter()
             .all(|r| r.header("webhook-id") == requests[0].header("webhook-id"))
     );
-    ws.cmd(&["retry", "latest", "-q"])
+    ws.cmd(&["retry", "latest"])
         .stdout(
             "
             2026-11-22-login-failures: update 1 (investigating) has nothing to retry
@@ -504,7 +510,7 @@ fn a_killed_process_leaves_unknown_and_retry_completes_it() {
     assert_eq!(history["updates"][0]["deliveries"][1]["outcome"], "unknown");
 
     // The rerun of the killed command sends nothing, and says what `retry` will do.
-    ws.cmd(&[&["post", "--yes", "-q"], OPEN].concat())
+    ws.cmd(&[&["post", "--yes"], OPEN].concat())
         .stdout(
             "
             2026-11-22-login-failures: update 1 (investigating) already posted; nothing was sent again

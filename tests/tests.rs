@@ -14,6 +14,7 @@ mod email; // Email over SMTP against an SMTP emulator (and aiosmtpd, ignored by
 mod facts; // Same facts everywhere: reruns, placement, times, corrections (issue 9).
 mod faults; // Every fault of every remote channel: the right outcome, the right attempts.
 mod fediverse; // Mastodon and Bluesky against their emulators (issue 14).
+mod first_contact; // init, completions, man, colour, incidents, -q, dry-run secrets (issue 16).
 mod hardening; // Nothing lost, doubled or leaked: bad input, hostile servers (issue 10).
 mod lifecycle; // Follow-ups, transitions, reruns, corrections, status, history, retry, kills.
 mod lint; // The wording rules through `outage lint` and `post`.

@@ -248,11 +248,7 @@ fn a_failing_channel_never_stops_the_others() {
     emulator.always(&slack_path(), Fault::status(410, "channel_is_archived"));
     emulator.always("/teams/workflow", Fault::status(500, ""));
     let ws = workspace(&emulator);
-    let output = ws
-        .cmd(&[POST, &["-q"]].concat())
-        .any_stdout()
-        .status(1)
-        .run();
+    let output = ws.cmd(POST).any_stdout().any_stderr().status(1).run();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("slack       webhook  failed     1         Slack answered 410 Gone: channel_is_archived; the endpoint is gone, remove it or replace the url"), "{stdout}");
     assert!(stdout.contains("teams       webhook  failed     3         Teams answered 500 Internal Server Error: no details"), "{stdout}");

@@ -95,6 +95,17 @@ pub(crate) struct ChannelConfig {
 
 impl ChannelConfig {
     /// The secrets that cannot be read now, each as `field_env VAR` / `field_file PATH`.
+    /// Why each secret that cannot be read cannot be (never its value): what building the
+    /// channel would refuse.
+    pub(crate) fn secret_problems(&self) -> Vec<String> {
+        self.kind
+            .secrets()
+            .into_iter()
+            .filter_map(|(field, source)| source.resolve(&self.name, field).err())
+            .map(|err| format!("{err:#}"))
+            .collect()
+    }
+
     pub(crate) fn missing_secrets(&self) -> Vec<String> {
         self.kind
             .secrets()

@@ -54,6 +54,7 @@ pub(crate) fn run(cli: &Cli, args: &HistoryArgs) -> Result<Done, Error> {
         writeln!(out).usage()?;
         return Ok(Done::Ok);
     }
+    let tz = &setup.config.organization.timezone;
     writeln!(
         out,
         "{} ({}, {}): {}",
@@ -77,6 +78,9 @@ pub(crate) fn run(cli: &Cli, args: &HistoryArgs) -> Result<Done, Error> {
         for line in update.message.lines() {
             writeln!(out, "  {line}").usage()?;
         }
+        for line in facts(update, tz) {
+            writeln!(out, "  {line}").usage()?;
+        }
         for (rule, reason) in &entry.allowed {
             writeln!(out, "  allowed {rule}: {reason}").usage()?;
         }
@@ -88,4 +92,37 @@ pub(crate) fn run(cli: &Cli, args: &HistoryArgs) -> Result<Done, Error> {
         }
     }
     Ok(Done::Ok)
+}
+
+/// The facts beside the message, as the JSON has them: the window, the ETA, the next update,
+/// the components and impact, the compensation. Times are absolute, in the organisation's zone.
+fn facts(update: &Update, tz: &jiff::tz::TimeZone) -> Vec<String> {
+    let at = |time: jiff::Timestamp| {
+        time.to_zoned(tz.clone())
+            .strftime("%a %d %b %H:%M %Z")
+            .to_string()
+    };
+    let mut lines = Vec::new();
+    match (update.starts, update.ends) {
+        (Some(starts), Some(ends)) => lines.push(format!("window: {} to {}", at(starts), at(ends))),
+        (Some(starts), None) => lines.push(format!("window: from {}", at(starts))),
+        (None, Some(ends)) => lines.push(format!("window: until {}", at(ends))),
+        (None, None) => {}
+    }
+    if let Some(eta) = update.eta {
+        lines.push(format!("eta: {}", at(eta)));
+    }
+    if let Some(next) = update.next_update {
+        lines.push(format!("next update: {}", at(next)));
+    }
+    if !update.components.is_empty() {
+        lines.push(format!("components: {}", update.components.join(", ")));
+    }
+    if let Some(impact) = update.impact {
+        lines.push(format!("impact: {}", impact.as_str()));
+    }
+    if let Some(compensation) = &update.compensation {
+        lines.push(format!("compensation: {compensation}"));
+    }
+    lines
 }

@@ -38,7 +38,7 @@ pub(crate) fn run(cli: &Cli, args: &LintArgs) -> Result<Done, Error> {
     if args.json {
         report.print_json(&mut out).usage()?;
     } else {
-        report::print_findings(&mut out, &report.findings).usage()?;
+        report::print_findings(&mut out, crate::style::Stream::Out, &report.findings).usage()?;
         let errors = report.findings.iter().filter(|f| f.blocks()).count();
         let warnings = report
             .findings

@@ -3,11 +3,14 @@
 
 pub(crate) mod channels;
 pub(crate) mod history;
+pub(crate) mod incidents;
+pub(crate) mod init;
 pub(crate) mod journal;
 pub(crate) mod lint;
 pub(crate) mod post;
 pub(crate) mod retry;
 pub(crate) mod send;
+pub(crate) mod shell;
 pub(crate) mod site;
 pub(crate) mod status;
 
@@ -27,11 +30,15 @@ pub(crate) fn run(cli: &Cli) -> Result<Done, Error> {
         Command::Post(args) => post::run(cli, args),
         Command::Lint(args) => lint::run(cli, args),
         Command::Status(args) => status::run(cli, args),
+        Command::Incidents(args) => incidents::run(cli, args),
         Command::History(args) => history::run(cli, args),
         Command::Retry(args) => retry::run(cli, args),
         Command::Channels(args) => channels::run(cli, args),
         Command::Journal(command) => journal::run(cli, command),
         Command::Site(command) => site::run(cli, command),
+        Command::Init => init::run(cli),
+        Command::Completions(args) => shell::completions(args.shell),
+        Command::Man => shell::man(),
     }
 }
 
@@ -103,30 +110,57 @@ pub(crate) fn retry_hint(report: &Report, setup: &Setup, now: jiff::Timestamp) -
     (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
+/// How a report is printed: the table, one line (`-q`), or JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shape {
+    Table,
+    Quiet,
+    Json,
+}
+
+impl Shape {
+    pub(crate) fn of(json: bool, quiet: bool) -> Shape {
+        match (json, quiet) {
+            (true, _) => Shape::Json,
+            (false, true) => Shape::Quiet,
+            (false, false) => Shape::Table,
+        }
+    }
+}
+
 /// Prints a report (`verb` says what happened to the update) and turns it into the outcome.
 pub(crate) fn finish(
     report: &Report,
-    json: bool,
+    shape: Shape,
     verb: &str,
     hint: Option<String>,
 ) -> anyhow::Result<Done> {
     let mut out = std::io::stdout().lock();
-    if json {
-        report.print_json(&mut out)?;
+    let opened = if report.opened {
+        "opened new incident "
     } else {
-        let opened = if report.opened {
-            "opened new incident "
-        } else {
-            ""
-        };
-        writeln!(
-            out,
-            "{opened}{}: update {} ({}) {verb}\n",
-            report.incident, report.sequence, report.status
-        )?;
-        report.print_table(&mut out)?;
-        if let Some(hint) = hint {
-            writeln!(out, "\n{hint}")?;
+        ""
+    };
+    let head = format!(
+        "{opened}{}: update {} ({}) {verb}",
+        report.incident, report.sequence, report.status
+    );
+    match shape {
+        Shape::Json => report.print_json(&mut out)?,
+        Shape::Quiet => {
+            writeln!(out, "{head}: {}", report.tally())?;
+            // What did not go out is an error, and errors are still shown.
+            report.print_problems(&mut std::io::stderr())?;
+            if let Some(hint) = hint {
+                eprintln!("{hint}");
+            }
+        }
+        Shape::Table => {
+            writeln!(out, "{head}\n")?;
+            report.print_table(&mut out)?;
+            if let Some(hint) = hint {
+                writeln!(out, "\n{hint}")?;
+            }
         }
     }
     Ok(if report.failed() {

@@ -74,7 +74,7 @@ pub(crate) fn run(cli: &Cli, args: &PostArgs) -> Result<Done, Error> {
             let hint = retry_hint(&report, &setup, now);
             return finish(
                 &report,
-                args.json,
+                super::Shape::of(args.json, args.quiet),
                 "already posted; nothing was sent again",
                 hint,
             )
@@ -87,7 +87,12 @@ pub(crate) fn run(cli: &Cli, args: &PostArgs) -> Result<Done, Error> {
         if args.json {
             report.print_json(&mut std::io::stdout()).usage()?;
         } else {
-            report::print_findings(&mut std::io::stderr(), &plan.findings).usage()?;
+            report::print_findings(
+                &mut std::io::stderr(),
+                crate::style::Stream::Err,
+                &plan.findings,
+            )
+            .usage()?;
         }
         return Err(Error::Policy { said: args.json });
     }
@@ -164,13 +169,27 @@ pub(crate) fn run(cli: &Cli, args: &PostArgs) -> Result<Done, Error> {
         )
     };
     if !args.json {
-        report::print_findings(&mut std::io::stderr(), &report.findings).after_recording()?;
+        report::print_findings(
+            &mut std::io::stderr(),
+            crate::style::Stream::Err,
+            &report.findings,
+        )
+        .after_recording()?;
     }
-    if sent.interrupted {
+    // After Ctrl-C, the message on what was left says how to finish it.
+    let hint = if sent.interrupted {
         eprintln!("{}", interrupted(&report));
-    }
-    let hint = retry_hint(&report, &setup, now);
-    finish(&report, args.json, "posted", hint).after_recording()
+        None
+    } else {
+        retry_hint(&report, &setup, now)
+    };
+    finish(
+        &report,
+        super::Shape::of(args.json, args.quiet),
+        "posted",
+        hint,
+    )
+    .after_recording()
 }
 
 /// Takes the lock of the incident the update goes to and plans under it. When planning places
@@ -278,7 +297,7 @@ fn dry_run(
             };
             finish(
                 &report,
-                args.json,
+                super::Shape::of(args.json, args.quiet),
                 "already posted; a post would send nothing",
                 None,
             )
@@ -294,10 +313,29 @@ fn dry_run(
     } else {
         report.print_renderings(&mut out).usage()?;
         report.print_table(&mut out).usage()?;
-        report::print_findings(&mut std::io::stderr(), &report.findings).usage()?;
+        report::print_findings(
+            &mut std::io::stderr(),
+            crate::style::Stream::Err,
+            &report.findings,
+        )
+        .usage()?;
     }
     if report.blocked() {
         return Err(Error::Policy { said: args.json });
+    }
+    // A dry run that passes means the post would get as far as sending: every secret the
+    // chosen channels need is there (its value is never shown).
+    let missing: Vec<String> = plan
+        .channels
+        .iter()
+        .filter(|planned| planned.skipped.is_none())
+        .flat_map(|planned| planned.channel.secret_problems())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::Usage(anyhow::anyhow!(
+            "{}\ndry run: a post would send nothing until this is fixed",
+            missing.join("\n")
+        )));
     }
     if !args.json {
         writeln!(out, "\nDry run: nothing was sent and nothing was recorded.").usage()?;
@@ -313,6 +351,7 @@ fn confirm(yes: bool, plan: &Plan) -> anyhow::Result<()> {
     if !std::io::stdin().is_terminal() {
         anyhow::bail!(say::NO_CONFIRMATION);
     }
+    eprint!("{}", what_goes_out(plan));
     let count = plan.channels.iter().filter(|p| p.skipped.is_none()).count();
     eprint!(
         "Post update {} of {} ({}) to {count} channel(s)? [y/N] ",
@@ -328,6 +367,81 @@ fn confirm(yes: bool, plan: &Plan) -> anyhow::Result<()> {
     } else {
         anyhow::bail!(say::NOT_POSTED)
     }
+}
+
+/// What the confirmation shows before it asks, so nobody sends to customers blind: each
+/// distinct text once (the post, the chat message, the email subject) under the channels that
+/// send it, with each list's number of recipients, and the files the projections rewrite.
+fn what_goes_out(plan: &Plan) -> String {
+    // (what is said, the channels that say it), in the order of the config.
+    let mut said: Vec<(String, Vec<String>)> = Vec::new();
+    for planned in plan.channels.iter().filter(|p| p.skipped.is_none()) {
+        let Some(rendering) = &planned.rendering else {
+            continue;
+        };
+        let name = match planned.targets.len() {
+            0 | 1 => planned.channel.name.clone(),
+            n => format!("{} ({n} recipients)", planned.channel.name),
+        };
+        let text = if planned.channel.kind.is_projection() {
+            let files: Vec<&std::path::Path> =
+                rendering.files.iter().map(|f| f.path.as_path()).collect();
+            match files.len() {
+                0 => "rewrites its page".to_owned(),
+                1..=3 => {
+                    let shown: Vec<String> =
+                        files.iter().map(|f| f.display().to_string()).collect();
+                    format!("rewrites {}", shown.join(", "))
+                }
+                n => match common_folder(&files) {
+                    folder if folder.as_os_str().is_empty() => format!("rewrites {n} files"),
+                    folder => format!("rewrites {n} files under {}", folder.display()),
+                },
+            }
+        } else {
+            let mut text = match &rendering.subject {
+                Some(subject) => format!("subject: {subject}"),
+                None => rendering.text.trim_end().to_owned(),
+            };
+            if !rendering.more.is_empty() {
+                text.push_str(&format!(
+                    "\n(and {} more in a reply thread)",
+                    rendering.more.len()
+                ));
+            }
+            text
+        };
+        match said.iter_mut().find(|(seen, _)| *seen == text) {
+            Some((_, names)) => names.push(name),
+            None => said.push((text, vec![name])),
+        }
+    }
+    let mut out = String::from("This goes out:\n");
+    for (text, names) in said {
+        out.push_str(&format!("\n  {}:\n", names.join(", ")));
+        for line in text.lines() {
+            out.push_str(&format!("    {line}\n"));
+        }
+    }
+    out.push('\n');
+    out
+}
+
+/// The folder a projection's files share (`public/status`).
+fn common_folder(files: &[&std::path::Path]) -> std::path::PathBuf {
+    let mut common = files
+        .first()
+        .and_then(|first| first.parent())
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    for file in files {
+        while !file.starts_with(&common) {
+            if !common.pop() {
+                break;
+            }
+        }
+    }
+    common
 }
 
 /// What Ctrl-C left behind, and how to finish it.

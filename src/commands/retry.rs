@@ -164,5 +164,5 @@ pub(crate) fn run(cli: &Cli, args: &RetryArgs) -> Result<Done, Error> {
         "retried"
     };
     let hint = retry_hint(&report, &setup, now);
-    finish(&report, args.json, verb, hint).after_recording()
+    finish(&report, super::Shape::of(args.json, args.quiet), verb, hint).after_recording()
 }

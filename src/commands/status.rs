@@ -165,12 +165,17 @@ fn rows(journal: &mut dyn Journal, now: Timestamp) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// `5m ago`, `2h 10m ago`.
-fn ago(now: Timestamp, then: Timestamp) -> String {
+/// `5m ago`, `2h 10m ago`, `3d 4h ago`.
+pub(crate) fn ago(now: Timestamp, then: Timestamp) -> String {
     let minutes = now.duration_since(then).as_mins().max(0);
-    match (minutes / 60, minutes % 60) {
-        (0, minutes) => format!("{minutes}m ago"),
-        (hours, 0) => format!("{hours}h ago"),
-        (hours, minutes) => format!("{hours}h {minutes}m ago"),
+    let (hours, minutes) = (minutes / 60, minutes % 60);
+    match (hours / 24, hours % 24, minutes) {
+        (0, 0, minutes) => format!("{minutes}m ago"),
+        (0, hours, 0) => format!("{hours}h ago"),
+        (0, hours, minutes) => format!("{hours}h {minutes}m ago"),
+        (1, hours, 0) => format!("{}h ago", 24 + hours),
+        (1, hours, minutes) => format!("{}h {minutes}m ago", 24 + hours),
+        (days, 0, _) => format!("{days}d ago"),
+        (days, hours, _) => format!("{days}d {hours}h ago"),
     }
 }

@@ -1,0 +1,462 @@
+//! The first five minutes of a new user (issue 16): `init`, completions and the man page,
+//! colour, `incidents`, `history`'s facts, `-q`, a dry run that checks secrets, and the
+//! confirmation that shows what goes out.
+
+use crate::support::{LIFE, OPEN, Workspace, json};
+
+const EXAMPLE: &str = include_str!("../channels.example.toml");
+
+const NEXT: &[&str] = &[
+    "post",
+    "--dry-run",
+    "--status",
+    "investigating",
+    "--title",
+    "Test",
+    "--message",
+    "We are testing our status updates.",
+    "--next-update",
+    "30m",
+];
+
+/// A workspace with no configuration at all, as a new user has.
+fn empty() -> Workspace {
+    let ws = Workspace::new("");
+    std::fs::remove_file(ws.file("channels.toml")).unwrap();
+    ws
+}
+
+#[test]
+fn init_writes_the_example_refuses_to_overwrite_and_its_next_command_works() {
+    let ws = empty();
+    ws.cmd(&["init"])
+        .env_remove("OUTAGE_CONFIG")
+        .stdout(
+            r#"
+            wrote channels.toml: the website banner, the Atom feed and the status site are on (they write under public/); every remote channel is off until you enable it.
+            next: see what each channel would say, without sending anything:
+              outage post --dry-run --status investigating --title "Test" --message "We are testing our status updates." --next-update 30m
+            "#,
+        )
+        .run();
+    assert_eq!(ws.read("channels.toml"), EXAMPLE);
+
+    // The printed next command passes with what init wrote.
+    ws.cmd(NEXT).env_remove("OUTAGE_CONFIG").any_stdout().run();
+
+    // A second init, or one over a file of the user's, changes nothing.
+    std::fs::write(ws.file("channels.toml"), "# mine\n").unwrap();
+    ws.cmd(&["init"])
+        .env_remove("OUTAGE_CONFIG")
+        .stderr("error: channels.toml already exists; init never overwrites a configuration (remove it first, or pass --config OTHER.toml)\n")
+        .status(2)
+        .run();
+    assert_eq!(ws.read("channels.toml"), "# mine\n");
+}
+
+#[test]
+fn a_config_in_the_user_folder_keeps_its_files_in_the_user_state_folder() {
+    let ws = empty();
+    let user = ws.file(".config/outage/channels.toml");
+    ws.cmd(&["init", "--config", user.to_str().unwrap()])
+        .env_remove("OUTAGE_CONFIG")
+        .stdout(
+            r#"
+            wrote [DIR]/.config/outage/channels.toml: the website banner, the Atom feed and the status site are on (they write under [DIR]/.local/state/outage/public/); every remote channel is off until you enable it.
+            next: see what each channel would say, without sending anything:
+              outage post --dry-run --status investigating --title "Test" --message "We are testing our status updates." --next-update 30m
+            "#,
+        )
+        .run();
+    // Found without --config, and the banner lands in the state folder, as the report says.
+    let mut post: Vec<&str> = vec!["post"];
+    post.extend_from_slice(OPEN);
+    post.extend_from_slice(&["--yes", "--channels", "banner", "-q"]);
+    ws.cmd(&post)
+        .env_remove("OUTAGE_CONFIG")
+        .env_remove("OUTAGE_STATE")
+        .stdout("opened new incident 2026-11-22-login-failures: update 1 (investigating) posted: 1 delivered\n")
+        .run();
+    assert!(
+        ws.read(".local/state/outage/public/status-banner.html")
+            .contains("Login failures")
+    );
+    assert!(!ws.file(".config/outage/public").exists());
+    assert!(ws.file(".local/state/outage/outage-state.db").exists());
+}
+
+#[test]
+fn init_at_another_path_says_to_pass_it() {
+    let ws = empty();
+    ws.cmd(&["--config", "ops/status channels.toml", "init"])
+        .env_remove("OUTAGE_CONFIG")
+        .stdout(
+            r#"
+            wrote ops/status channels.toml: the website banner, the Atom feed and the status site are on (they write under ops/public/); every remote channel is off until you enable it.
+            next: see what each channel would say, without sending anything:
+              outage post --config 'ops/status channels.toml' --dry-run --status investigating --title "Test" --message "We are testing our status updates." --next-update 30m
+            "#,
+        )
+        .run();
+    let mut next = vec!["--config", "ops/status channels.toml"];
+    next.extend_from_slice(NEXT);
+    ws.cmd(&next).env_remove("OUTAGE_CONFIG").any_stdout().run();
+}
+
+#[test]
+fn without_a_config_the_error_points_to_init() {
+    let ws = empty();
+    ws.cmd(&["status"])
+        .env_remove("OUTAGE_CONFIG")
+        .stderr("error: no configuration found: `outage init` writes one to start from (or pass --config FILE, or set OUTAGE_CONFIG)\n")
+        .status(2)
+        .run();
+}
+
+#[test]
+fn completions_and_the_man_page_cover_every_command() {
+    let ws = empty();
+    let commands = [
+        "post",
+        "lint",
+        "status",
+        "incidents",
+        "history",
+        "retry",
+        "channels",
+        "journal",
+        "site",
+        "init",
+        "completions",
+        "man",
+    ];
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let output = ws.cmd(&["completions", shell]).any_stdout().run();
+        let script = String::from_utf8(output.stdout).unwrap();
+        for command in commands {
+            assert!(script.contains(command), "{shell} lacks {command}");
+        }
+        assert!(script.contains("dry-run"), "{shell} lacks post's flags");
+    }
+    // The bash script is valid bash, where bash is installed.
+    let bash = ws.cmd(&["completions", "bash"]).any_stdout().run();
+    if let Ok(mut child) = std::process::Command::new("bash")
+        .arg("-n")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(&bash.stdout).unwrap();
+        assert!(
+            child.wait().unwrap().success(),
+            "bash -n refused the script"
+        );
+    }
+    let man = ws.cmd(&["man"]).any_stdout().run();
+    let man = String::from_utf8(man.stdout).unwrap();
+    assert!(man.starts_with(".ie") || man.starts_with(".TH"), "{man}");
+    assert!(man.contains(".TH outage 1"));
+    for command in commands {
+        assert!(man.contains(command), "the man page lacks {command}");
+    }
+    ws.cmd(&["completions", "tcsh"])
+        .any_stderr()
+        .status(2)
+        .run();
+}
+
+/// The post of the example, sent to the banner only.
+fn banner_post(ws: &Workspace, extra: &[&str]) -> std::process::Output {
+    let mut args: Vec<&str> = vec!["post"];
+    args.extend_from_slice(OPEN);
+    args.extend_from_slice(&["--yes", "--channels", "banner"]);
+    args.extend_from_slice(extra);
+    ws.cmd(&args).any_stdout().any_stderr().run()
+}
+
+#[test]
+fn colour_follows_the_flag_then_no_color_then_clicolor_force_and_never_reaches_a_pipe() {
+    const ESC: u8 = 0x1b;
+    let has = |output: &std::process::Output| {
+        output.stdout.contains(&ESC) || output.stderr.contains(&ESC)
+    };
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], bool);
+    let cases: [Case; 7] = [
+        (&[], &[], false),
+        (&["--color", "always"], &[], true),
+        (&["--color", "always"], &[("NO_COLOR", "1")], true),
+        (&[], &[("CLICOLOR_FORCE", "1")], true),
+        (&[], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")], false),
+        (&["--color", "never"], &[("CLICOLOR_FORCE", "1")], false),
+        (&[], &[("CLICOLOR_FORCE", "0")], false),
+    ];
+    for (flags, env, coloured) in cases {
+        let mut ws = Workspace::new(EXAMPLE);
+        for (key, value) in env {
+            ws = ws.env(key, value);
+        }
+        let output = banner_post(&ws, flags);
+        assert_eq!(has(&output), coloured, "{flags:?} {env:?}");
+        if coloured {
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(stdout.contains("\x1b[32mdelivered\x1b[0m"), "{stdout}");
+        }
+        // JSON is for scripts: never coloured.
+        let json_out = banner_post(&Workspace::new(EXAMPLE), &[&["--json"], flags].concat());
+        assert!(!json_out.stdout.contains(&ESC));
+    }
+    // An error's lead is coloured.
+    Workspace::new(EXAMPLE)
+        .cmd(&["--color", "always", "incidents", "--since", "soon"])
+        .stderr("\x1b[1;31merror:\x1b[0m --since: `soon` is not a duration such as 7d, 24h or 2w, nor an RFC 3339 time\n")
+        .status(2)
+        .run();
+}
+
+#[test]
+fn incidents_lists_open_and_closed_newest_first_with_filters() {
+    let ws = Workspace::new(EXAMPLE);
+    // An incident resolved a day ago, a maintenance scheduled an hour ago, an incident open now.
+    let at = |when: &str, args: &[&str]| {
+        let mut all = vec!["post"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--yes", "--channels", "banner", "-q"]);
+        ws.cmd(&all).env("OUTAGE_NOW", when).any_stdout().run();
+    };
+    at("2026-11-21T09:00:00Z", LIFE[0]);
+    at("2026-11-21T09:30:00Z", LIFE[3]);
+    at(
+        "2026-11-22T09:00:00Z",
+        &[
+            "--status",
+            "scheduled",
+            "--title",
+            "Database upgrade",
+            "--message",
+            "We will upgrade the database; the app will be read-only.",
+            "--starts",
+            "2026-11-24T02:00:00Z",
+            "--ends",
+            "2026-11-24T03:00:00Z",
+        ],
+    );
+    at(
+        "2026-11-22T10:00:00Z",
+        &[
+            "--status",
+            "investigating",
+            "--title",
+            "Slow pages",
+            "--message",
+            "Pages load slowly for some customers.",
+            "--next-update",
+            "30m",
+        ],
+    );
+    ws.cmd(&["incidents"])
+        .stdout(
+            "
+            INCIDENT                     KIND         STATUS         STATE   AGE      UPDATES  TITLE
+            2026-11-22-slow-pages        incident     investigating  open    0m ago   1        Slow pages
+            2026-11-22-database-upgrade  maintenance  scheduled      open    1h ago   1        Database upgrade
+            2026-11-21-login-failures    incident     resolved       closed  25h ago  2        Login failures
+            ",
+        )
+        .run();
+    ws.cmd(&["incidents", "--open", "--since", "30m"])
+        .stdout(
+            "
+            INCIDENT               KIND      STATUS         STATE  AGE     UPDATES  TITLE
+            2026-11-22-slow-pages  incident  investigating  open   0m ago  1        Slow pages
+            ",
+        )
+        .run();
+    let listed = json(
+        &ws.cmd(&["incidents", "--since", "2d", "--json"])
+            .any_stdout()
+            .run(),
+    );
+    let ids: Vec<&str> = listed["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["incident"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "2026-11-22-slow-pages",
+            "2026-11-22-database-upgrade",
+            "2026-11-21-login-failures"
+        ]
+    );
+    assert_eq!(listed["incidents"][2]["open"], false);
+    assert_eq!(listed["incidents"][2]["updates"], 2);
+    ws.cmd(&["incidents", "--since", "soon"])
+        .stderr("error: --since: `soon` is not a duration such as 7d, 24h or 2w, nor an RFC 3339 time\n")
+        .status(2)
+        .run();
+    Workspace::new(EXAMPLE)
+        .cmd(&["incidents"])
+        .stdout("No incidents yet.\n")
+        .run();
+}
+
+#[test]
+fn history_shows_the_facts_beside_the_message() {
+    let ws = Workspace::new(EXAMPLE);
+    banner_post(&ws, &[]);
+    ws.cmd(&[
+        "post",
+        "--incident",
+        "latest",
+        "--status",
+        "identified",
+        "--message",
+        "A faulty certificate is the cause; we are replacing it.",
+        "--eta",
+        "+45m",
+        "--next-update",
+        "30m",
+        "--components",
+        "Web app",
+        "--impact",
+        "major",
+        "--yes",
+        "--channels",
+        "banner",
+        "-q",
+    ])
+    .any_stdout()
+    .run();
+    let output = ws.cmd(&["history", "latest"]).any_stdout().run();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let second = &text[text.find("#2 identified").unwrap()..];
+    assert!(
+        second.starts_with(
+            "#2 identified at 2026-11-22T10:00:00Z\n  A faulty certificate is the cause; we are replacing it.\n  eta: Sun 22 Nov 10:45 UTC\n  next update: Sun 22 Nov 10:30 UTC\n  components: Web app\n  impact: major\n  CHANNEL"
+        ),
+        "{second}"
+    );
+}
+
+#[test]
+fn quiet_prints_one_line_and_still_the_errors() {
+    let ws = Workspace::new(EXAMPLE);
+    let mut args = vec!["post"];
+    args.extend_from_slice(OPEN);
+    args.extend_from_slice(&["--yes", "-q"]);
+    ws.cmd(&args)
+        .stdout("opened new incident 2026-11-22-login-failures: update 1 (investigating) posted: 3 delivered, 12 skipped\n")
+        .run();
+    ws.cmd(&args)
+        .stdout("2026-11-22-login-failures: update 1 (investigating) already posted; nothing was sent again: 3 delivered, 12 skipped\n")
+        .run();
+    ws.cmd(&["post", "-q", "--yes"])
+        .stderr("error: the update needs --status (investigating, identified, monitoring, resolved; for maintenance scheduled, in-progress, completed), --message TEXT (or --message-file FILE, or --message - for standard input), --title (a new incident needs one; or --incident ID to follow one up)\n")
+        .status(2)
+        .run();
+}
+
+#[test]
+fn a_dry_run_fails_where_the_post_would_for_a_missing_secret_and_never_shows_one() {
+    let config = EXAMPLE.replacen(
+        "[[channel]]\nname = \"status-hook\"\nkind = \"webhook\"\nenabled = false",
+        "[[channel]]\nname = \"status-hook\"\nkind = \"webhook\"\nenabled = true",
+        1,
+    );
+    assert_ne!(config, EXAMPLE, "the example's status-hook section moved");
+    let ws = Workspace::new(&config);
+    let mut dry = vec!["post"];
+    dry.extend_from_slice(OPEN);
+    let mut post = dry.clone();
+    dry.push("--dry-run");
+    post.push("--yes");
+    let missing = "error: channel `status-hook`: secret_env names STATUS_HOOK_SECRET, which is not set; export STATUS_HOOK_SECRET, or set enabled = false for this channel\n";
+    ws.cmd(&dry)
+        .any_stdout()
+        .stderr(&format!(
+            "{missing}dry run: a post would send nothing until this is fixed\n"
+        ))
+        .status(2)
+        .run();
+    ws.cmd(&post)
+        .stderr(&format!("{missing}nothing was sent\n"))
+        .status(2)
+        .run();
+    // `lint` checks the words only, for runs without secrets.
+    let mut lint = vec!["lint"];
+    lint.extend_from_slice(OPEN);
+    ws.cmd(&lint).any_stdout().run();
+    // With the secret, the dry run passes and never prints it.
+    let ws = ws.env("STATUS_HOOK_SECRET", "whsec_dry_run_secret_value");
+    ws.cmd(&dry).any_stdout().run();
+}
+
+/// The confirmation on a terminal shows each distinct text under the channels that send it,
+/// with a list's recipients counted. Run under `script`, which gives the process a terminal.
+#[test]
+fn the_confirmation_shows_what_goes_out_before_asking() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: `script` (util-linux) is not installed, so no terminal to confirm on");
+        return;
+    }
+    let config = EXAMPLE
+        .replacen(
+            "name = \"slack-support\"\nkind = \"webhook\"\nenabled = false",
+            "name = \"slack-support\"\nkind = \"webhook\"\nenabled = true",
+            1,
+        )
+        .replacen(
+            "name = \"discord\"\nkind = \"webhook\"\nenabled = false",
+            "name = \"discord\"\nkind = \"webhook\"\nenabled = true",
+            1,
+        );
+    assert_ne!(config, EXAMPLE, "the example's chat sections moved");
+    let ws = Workspace::new(&config);
+    let quoted: Vec<String> = OPEN.iter().map(|arg| format!("'{arg}'")).collect();
+    let line = format!("{} post {}", crate::support::OUTAGE, quoted.join(" "));
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(ws.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", ws.path())
+        .env("TERM", "dumb")
+        .env("OUTAGE_CONFIG", ws.file("channels.toml"))
+        .env("OUTAGE_STATE", ws.journal())
+        .env("OUTAGE_NOW", crate::support::NOW)
+        .env(
+            "SLACK_WEBHOOK_URL",
+            "https://hooks.slack.com/services/T0/B0/secretsecret",
+        )
+        .env(
+            "DISCORD_WEBHOOK_URL",
+            "https://discord.com/api/webhooks/1/secretsecret",
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run script");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"n\n").unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&output.stdout)
+        .replace('\r', "")
+        .replace(&ws.path().display().to_string(), "[DIR]");
+    let start = shown.find("This goes out:").expect("the preview is shown");
+    assert_eq!(
+        &shown[start..shown.find("[y/N]").unwrap() + 5],
+        "This goes out:\n\n  banner:\n    rewrites [DIR]/public/status-banner.html, [DIR]/public/status.json\n\n  feed:\n    rewrites [DIR]/public/feed.atom\n\n  site:\n    rewrites 13 files\n\n  slack-support:\n    *Investigating: Login failures*\n    Some customers cannot log in.\n    Next update by 10:30 UTC.\n    <https://status.example.com/incidents/2026-11-22-login-failures.html|Status page>\n\n  discord:\n    **Investigating: Login failures**\n    Some customers cannot log in.\n    Next update by 10:30 UTC.\n    https://status.example.com/incidents/2026-11-22-login-failures.html\n\nPost update 1 of 2026-11-22-login-failures (investigating) to 5 channel(s)? [y/N]",
+    );
+    assert!(shown.contains("not posted: nothing was sent"), "{shown}");
+    assert!(!shown.contains("secretsecret"));
+    assert!(!ws.journal().exists() || ws.query("SELECT count(*) FROM updates") == ["0"]);
+}
