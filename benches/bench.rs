@@ -2,12 +2,14 @@
 //! an injected latency, several runs each, and prints medians (issue 6).
 //!
 //! A. Fan-out overhead: X, Facebook, three webhooks (json, Slack, Discord), email and the banner,
-//!    each remote answering after 200 ms; wall time / 200 ms (target <= 1.15).
-//! B. Subscriber scale: 1,000 webhook subscribers answering after 100 ms (targets: < 1 s,
-//!    < 60 MB peak), and 1,000 email recipients.
-//! C. Preview: `post --dry-run` for the seven channels, cold process (target < 15 ms).
-//! D. Journal growth: `status` and `post` with 10,000 past incidents vs an empty journal
+//!    each remote answering after 200 ms; wall time / 200 ms (target <= 1.05).
+//! B. Subscriber scale: 1,000 and 10,000 webhook subscribers answering after 100 ms (targets
+//!    for 10,000: < 2 s, < 64 MB peak), side by side with Apprise when it is installed; and
+//!    1,000 email recipients at 100 ms a message over 40 connections (target < 4 s).
+//! C. Preview: `post --dry-run` for the seven channels, cold process (target < 3 ms).
+//! D. Journal growth: `status` and `post` with 100,000 past incidents vs an empty journal
 //!    (target: within 2x).
+//! E. The PostgreSQL journal on loopback vs SQLite (target: within 10 ms).
 //!
 //! Run with `cargo bench`; `BENCH_RUNS=N` changes the number of runs (default 7) and
 //! `BENCH_ONLY=AC` runs only some parts.
@@ -175,7 +177,9 @@ fn fan_out(starttls: bool) -> (Duration, f64) {
     (wall, wall.as_secs_f64() / latency.as_secs_f64())
 }
 
-fn webhook_subscribers() -> (Duration, u64) {
+/// `count` webhook subscribers answering after 100 ms: outage's wall time and peak memory, and
+/// Apprise's wall time for the same list against the same emulator when it is installed.
+fn webhook_subscribers(count: usize) -> ((Duration, u64), Option<Apprise>) {
     let emulator = Emulator::start();
     emulator.with(|inner| inner.latency = Some(Duration::from_millis(100)));
     let ws = Workspace::new(
@@ -188,19 +192,78 @@ fn webhook_subscribers() -> (Duration, u64) {
         urls_file = "subscribers.txt"
         "#,
     );
-    let list: String = (0..1000)
-        .map(|n| format!("{}\n", emulator.url(&format!("/json/subscriber-{n}"))))
+    let urls: Vec<String> = (0..count)
+        .map(|n| emulator.url(&format!("/json/subscriber-{n}")))
         .collect();
-    ws.write("subscribers.txt", &list);
+    ws.write("subscribers.txt", &(urls.join("\n") + "\n"));
     let (mut times, mut peak) = (Vec::new(), 0);
-    for run in 0..runs() {
+    for run in 0..runs().min(5) {
         let args = post_args(&format!("Subscribers run {run}"));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (time, memory) = measure_with(ws.cmd(&args), true);
         times.push(time);
         peak = peak.max(memory);
     }
-    (median(times), peak)
+    let ours = (median(times), peak);
+    (ours, apprise(&emulator, &ws, &urls))
+}
+
+/// Apprise's run over the same list: wall time, and how many requests arrived (so a ratio is
+/// only quoted for a run that delivered everything).
+struct Apprise {
+    version: String,
+    wall: Duration,
+    delivered: usize,
+}
+
+/// Runs `apprise` (the nearest peer: a CLI that notifies many services at once) with the same
+/// JSON webhook targets, when it is installed (`pip install apprise`).
+fn apprise(emulator: &Emulator, ws: &Workspace, urls: &[String]) -> Option<Apprise> {
+    let version = std::process::Command::new("apprise")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|output| output.status.success())?;
+    let version = String::from_utf8_lossy(&version.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    // Apprise's JSON notifier: `json://host:port/path`, given as arguments (its configuration
+    // files are limited to 128 KB, which 10,000 URLs exceed).
+    let targets: Vec<String> = urls
+        .iter()
+        .map(|url| url.replacen("http://", "json://", 1))
+        .collect();
+    let mut times = Vec::new();
+    let mut delivered = 0;
+    for _ in 0..runs().min(3) {
+        let before = emulator.requests().len();
+        let started = std::time::Instant::now();
+        let status = std::process::Command::new("apprise")
+            .args(["--title", "Investigating: Login failures"])
+            .args([
+                "--body",
+                "Some customers cannot log in. We are looking into it.",
+            ])
+            .args(&targets)
+            .current_dir(ws.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        times.push(started.elapsed());
+        delivered = emulator.requests().len() - before;
+        if !status.success() {
+            break;
+        }
+    }
+    Some(Apprise {
+        version,
+        wall: median(times),
+        delivered,
+    })
 }
 
 fn email_recipients() -> (Duration, u64) {
@@ -213,6 +276,7 @@ fn email_recipients() -> (Duration, u64) {
         [[channel]]
         name = "subscribers"
         kind = "email"
+        connections = 40
         host = "127.0.0.1"
         port = {}
         ca_file = "ca.pem"
@@ -254,7 +318,7 @@ fn preview() -> Duration {
     median(times)
 }
 
-/// `status` and `post` on an empty journal and on one with 10,000 past incidents.
+/// `status` and `post` on an empty journal and on one with 100,000 past incidents.
 fn journal_growth() -> [(Duration, Duration); 2] {
     let emulator = Emulator::start();
     let config = format!(
@@ -274,7 +338,7 @@ fn journal_growth() -> [(Duration, Duration); 2] {
     );
     let empty = Workspace::new(&config);
     let full = Workspace::new(&config);
-    support::fill(&full, 10_000, &full.journal().display().to_string(), 60);
+    support::fill(&full, 100_000, &full.journal().display().to_string(), 60);
     // Create the empty journal first so both runs open an existing file.
     let args = post_args("First");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -338,27 +402,43 @@ fn main() {
         ] {
             let (wall, ratio) = fan_out(tls);
             println!(
-                "   {relay:<23} wall {:>10}   ratio {ratio:.3}   (target <= 1.15)",
+                "   {relay:<23} wall {:>10}   ratio {ratio:.3}   (target <= 1.05)",
                 ms(wall)
             );
         }
     }
     if only.contains('B') {
-        let (wall, peak) = webhook_subscribers();
-        println!("B. 1,000 webhook subscribers, 100 ms each");
+        for (count, targets) in [(1_000, ""), (10_000, "   (targets < 2 s, < 64 MB)")] {
+            let ((wall, peak), peer) = webhook_subscribers(count);
+            println!("B. {count} webhook subscribers, 100 ms each");
+            println!(
+                "   outage  wall {:>10}   peak {:>8}{targets}",
+                ms(wall),
+                mb(peak)
+            );
+            match peer {
+                None => println!("   apprise skipped: not installed (pip install apprise)"),
+                Some(peer) => println!(
+                    "   apprise wall {:>10}   {} of {count} delivered   ratio {:.1}x   ({})",
+                    ms(peer.wall),
+                    peer.delivered,
+                    peer.wall.as_secs_f64() / wall.as_secs_f64(),
+                    peer.version
+                ),
+            }
+        }
+        let (wall, peak) = email_recipients();
+        println!("   1,000 email recipients, 100 ms per message, connections = 40");
         println!(
-            "   wall {:>10}   peak {:>8}   (targets < 1 s, < 60 MB)",
+            "   wall {:>10}   peak {:>8}   (target < 4 s)",
             ms(wall),
             mb(peak)
         );
-        let (wall, peak) = email_recipients();
-        println!("   1,000 email recipients, 100 ms per message, 8 pooled connections");
-        println!("   wall {:>10}   peak {:>8}", ms(wall), mb(peak));
     }
     if only.contains('C') {
         let wall = preview();
         println!("C. post --dry-run, 7 channels, cold process");
-        println!("   wall {:>10}   (target < 15 ms)", ms(wall));
+        println!("   wall {:>10}   (target < 3 ms)", ms(wall));
     }
     if only.contains('E') {
         println!("E. PostgreSQL journal on loopback vs SQLite, 10,000 past incidents");
@@ -383,7 +463,7 @@ fn main() {
         return;
     }
     let [(status_empty, status_full), (post_empty, post_full)] = journal_growth();
-    println!("D. journal with 10,000 past incidents vs empty");
+    println!("D. journal with 100,000 past incidents vs empty");
     println!(
         "   status {:>10} vs {:>10}   ratio {:.2}   (target <= 2)",
         ms(status_full),

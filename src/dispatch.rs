@@ -268,7 +268,16 @@ pub(crate) async fn dispatch(
                 .await
                 .expect("semaphores are never closed");
             state.store(SENDING, Ordering::SeqCst);
-            let outcome = deliver(&job, &settings, &journal, progress.as_ref(), &redactor).await;
+            // Boxed, so that a task still waiting for its permit is small: 10,000 subscribers
+            // wait in a few megabytes, not in 10,000 futures of the largest request's size.
+            let outcome = Box::pin(deliver(
+                &job,
+                &settings,
+                &journal,
+                progress.as_ref(),
+                &redactor,
+            ))
+            .await;
             journal.send(Change::Finish {
                 id: job.post.delivery_id.clone(),
                 outcome: outcome.clone(),
@@ -296,8 +305,10 @@ pub(crate) async fn dispatch(
         while let Ok(done) = receiver.try_recv() {
             finished.push(done);
         }
+        let done: std::collections::HashSet<usize> =
+            finished.iter().map(|(index, ..)| *index).collect();
         for (index, (id, channel, target, state)) in states.iter().enumerate() {
-            if finished.iter().any(|(done, ..)| *done == index) {
+            if done.contains(&index) {
                 continue;
             }
             let outcome = match state.load(Ordering::SeqCst) {

@@ -448,7 +448,8 @@ pub struct Post {
     pub target: String,
     pub incident: String,
     pub sequence: u32,
-    pub rendering: Rendering,
+    /// Shared by every recipient of a list.
+    pub rendering: std::sync::Arc<Rendering>,
     /// The remote ids of this incident's earlier posts on this channel, for threading.
     pub thread: Option<PostThread>,
     /// The parts of a reply thread that an earlier attempt already posted (their remote ids):

@@ -111,6 +111,8 @@ pub(crate) fn run(cli: &Cli, args: &PostArgs) -> Result<Done, Error> {
     // One delivery per channel and target (a list has one per recipient).
     let mut deliveries = Vec::new();
     for planned in &plan.channels {
+        // Every recipient of a list shares the channel's one rendering.
+        let rendering = planned.rendering.clone().map(std::sync::Arc::new);
         for target in &planned.targets {
             deliveries.push(NewDelivery {
                 id: uuid::Uuid::now_v7().to_string(),
@@ -122,7 +124,7 @@ pub(crate) fn run(cli: &Cli, args: &PostArgs) -> Result<Done, Error> {
                     None => State::Pending,
                 },
                 note: planned.skipped.clone(),
-                rendering: planned.rendering.clone(),
+                rendering: rendering.clone(),
             });
         }
     }

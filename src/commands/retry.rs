@@ -110,7 +110,7 @@ pub(crate) fn run(cli: &Cli, args: &RetryArgs) -> Result<Done, Error> {
                     id: delivery.id.clone(),
                     rendering: rendering.clone(),
                 });
-                delivery.rendering = Some(rendering);
+                delivery.rendering = Some(std::sync::Arc::new(rendering));
                 true
             }
             Some((None, findings)) => {

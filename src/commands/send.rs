@@ -252,13 +252,13 @@ fn rendered_again(
                 &links,
             );
             if let Some(rendering) = rendering
-                && rendering != job.post.rendering
+                && rendering != *job.post.rendering
             {
                 writer.send(Change::Rendering {
                     id: job.post.delivery_id.clone(),
                     rendering: rendering.clone(),
                 });
-                job.post.rendering = rendering;
+                job.post.rendering = Arc::new(rendering);
             }
             job
         })

@@ -38,7 +38,7 @@ fn journal(ids: &[&str]) -> (tempfile::TempDir, Box<dyn Journal>) {
             target: String::new(),
             state: State::Pending,
             note: None,
-            rendering: Some(Rendering::text("hello".into())),
+            rendering: Some(Rendering::text("hello".into()).into()),
         })
         .collect();
     journal
@@ -65,7 +65,7 @@ fn job(id: &str, adapter: Arc<StubChannel>, repeat_is_safe: bool) -> Job {
             target: String::new(),
             incident: "2026-11-22-login-failures".into(),
             sequence: 1,
-            rendering: Rendering::text("hello".into()),
+            rendering: Rendering::text("hello".into()).into(),
             thread: None,
             posted: Vec::new(),
         },

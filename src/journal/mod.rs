@@ -17,6 +17,7 @@ pub(crate) mod sqlite;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -203,7 +204,38 @@ pub(crate) struct NewDelivery {
     pub(crate) target: String,
     pub(crate) state: State,
     pub(crate) note: Option<String>,
-    pub(crate) rendering: Option<Rendering>,
+    /// Shared by every recipient of a list: 10,000 subscribers hold one rendering, not 10,000.
+    pub(crate) rendering: Option<Arc<Rendering>>,
+}
+
+/// The stored forms of renderings (the text shown and the JSON payload), made once for each
+/// rendering a run of deliveries shares.
+#[derive(Default)]
+pub(crate) struct Stored {
+    last: Option<(Option<Arc<Rendering>>, String, String)>,
+}
+
+impl Stored {
+    pub(crate) fn of(
+        &mut self,
+        rendering: &Option<Arc<Rendering>>,
+    ) -> anyhow::Result<(&str, &str)> {
+        let same = match (&self.last, rendering) {
+            (Some((Some(seen), ..)), Some(rendering)) => Arc::ptr_eq(seen, rendering),
+            (Some((None, ..)), None) => true,
+            _ => false,
+        };
+        if !same {
+            let shown = rendering
+                .as_deref()
+                .map(Rendering::shown)
+                .unwrap_or_default();
+            let payload = serde_json::to_string(rendering)?;
+            self.last = Some((rendering.clone(), shown, payload));
+        }
+        let (_, shown, payload) = self.last.as_ref().expect("set above");
+        Ok((shown, payload))
+    }
 }
 
 /// A recorded delivery.
@@ -222,7 +254,7 @@ pub(crate) struct Delivery {
     pub(crate) error: Option<String>,
     pub(crate) note: Option<String>,
     pub(crate) rendered: String,
-    pub(crate) rendering: Option<Rendering>,
+    pub(crate) rendering: Option<Arc<Rendering>>,
     /// When the first attempt began (for idempotency keys that expire).
     pub(crate) started_at: Option<Timestamp>,
 }
@@ -479,6 +511,36 @@ pub(crate) mod rows {
             .map(|(rule, reason)| (rule.as_str().to_owned(), reason.clone().into()))
             .collect();
         serde_json::Value::Object(map).to_string()
+    }
+
+    /// The deliveries of one update, read in order. The recipients of a list share one stored
+    /// rendering, so each distinct payload is parsed once and shared; rows are converted as they
+    /// are read, so 10,000 payloads are never held at once.
+    pub(crate) fn deliveries<E>(
+        rows: impl IntoIterator<Item = Result<DeliveryRow, E>>,
+    ) -> Result<Vec<Delivery>, E> {
+        let mut last: Option<(String, Option<super::Arc<super::Rendering>>)> = None;
+        let mut found = Vec::new();
+        for row in rows {
+            let mut row = row?;
+            let payload = std::mem::take(&mut row.payload);
+            let rendering = match &last {
+                Some((seen, rendering)) if *seen == payload => rendering.clone(),
+                _ => {
+                    // A rendering this version cannot read (or none) is `None`: `retry`
+                    // renders it again.
+                    let rendering: Option<super::Arc<super::Rendering>> =
+                        serde_json::from_str(&payload).unwrap_or(None);
+                    last = Some((payload, rendering.clone()));
+                    rendering
+                }
+            };
+            found.push(Delivery {
+                rendering,
+                ..delivery(row)
+            });
+        }
+        Ok(found)
     }
 
     pub(crate) fn delivery(row: DeliveryRow) -> Delivery {

@@ -34,7 +34,6 @@ use super::{
     NewDelivery, NewUpdate, SCHEMA_VERSION, StoredUpdate, Thread, Unsettled, UpdateRow, rows,
 };
 use crate::update::Update;
-use crate::wording::render::Rendering;
 
 /// Takes the lock that serialises creating and migrating the schema.
 const SCHEMA_LOCK: i64 = 0x6f75_7467_0000_0001;
@@ -691,11 +690,12 @@ impl Journal for Postgres {
     fn deliveries(&self, update_id: &str) -> anyhow::Result<Vec<Delivery>> {
         let sql =
             format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE update_id = $1 ORDER BY ord");
-        Ok(self
-            .query(&sql, &[(&update_id, Type::TEXT)])?
-            .iter()
-            .map(|row| rows::delivery(delivery_row(row)))
-            .collect())
+        let found = self.query(&sql, &[(&update_id, Type::TEXT)])?;
+        rows::deliveries(
+            found
+                .iter()
+                .map(|row| Ok::<_, anyhow::Error>(delivery_row(row))),
+        )
     }
 
     fn thread(
@@ -820,10 +820,13 @@ impl Journal for Postgres {
         let column = |field: fn(&NewDelivery) -> Option<String>| -> Vec<Option<String>> {
             deliveries.iter().map(field).collect()
         };
-        let payloads = deliveries
-            .iter()
-            .map(|delivery| serde_json::to_string(&delivery.rendering).map(Some))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut stored = super::Stored::default();
+        let (mut shown, mut payloads) = (Vec::new(), Vec::new());
+        for delivery in deliveries {
+            let (text, payload) = stored.of(&delivery.rendering)?;
+            shown.push(Some(text.to_owned()));
+            payloads.push(Some(payload.to_owned()));
+        }
         tx.execute_typed(
             "INSERT INTO deliveries (id, update_id, channel, kind, target, state, note,
                  rendered, payload, created_at)
@@ -845,17 +848,7 @@ impl Journal for Postgres {
                     Type::TEXT_ARRAY,
                 ),
                 (&column(|d| d.note.clone()), Type::TEXT_ARRAY),
-                (
-                    &column(|d| {
-                        Some(
-                            d.rendering
-                                .as_ref()
-                                .map(Rendering::shown)
-                                .unwrap_or_default(),
-                        )
-                    }),
-                    Type::TEXT_ARRAY,
-                ),
+                (&shown, Type::TEXT_ARRAY),
                 (&payloads, Type::TEXT_ARRAY),
                 (&created, Type::TEXT),
             ],

@@ -23,7 +23,6 @@ use super::{
     NewDelivery, NewUpdate, SCHEMA_VERSION, StoredUpdate, Thread, Unsettled, UpdateRow, rows,
 };
 use crate::update::Update;
-use crate::wording::render::Rendering;
 
 /// "outg": marks the file as an outage journal.
 const APPLICATION_ID: i64 = 0x6f75_7467;
@@ -527,10 +526,9 @@ impl Journal for Sqlite {
             "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE update_id = ?1 ORDER BY rowid"
         );
         let mut statement = self.conn.prepare_cached(&sql)?;
-        let found: Vec<DeliveryRow> = statement
-            .query_map([update_id], delivery_row)?
-            .collect::<Result<_, _>>()?;
-        Ok(found.into_iter().map(rows::delivery).collect())
+        Ok(rows::deliveries(
+            statement.query_map([update_id], delivery_row)?,
+        )?)
     }
 
     fn thread(
@@ -630,7 +628,10 @@ impl Journal for Sqlite {
                 "INSERT INTO deliveries (id, update_id, channel, kind, target, state, note, rendered, payload, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
+            // The recipients of a list share one rendering: it is serialized once.
+            let mut stored = super::Stored::default();
             for delivery in deliveries {
+                let (shown, payload) = stored.of(&delivery.rendering)?;
                 insert.execute(params![
                     delivery.id,
                     update_id,
@@ -639,12 +640,8 @@ impl Journal for Sqlite {
                     delivery.target,
                     delivery.state.as_str(),
                     delivery.note,
-                    delivery
-                        .rendering
-                        .as_ref()
-                        .map(Rendering::shown)
-                        .unwrap_or_default(),
-                    serde_json::to_string(&delivery.rendering)?,
+                    shown,
+                    payload,
                     created
                 ])?;
             }

@@ -337,6 +337,7 @@ impl Channel for Sender {
 /// token a subscriber URL may carry, while `retry` still finds the same subscriber.
 pub(crate) fn read_subscribers(path: &Path) -> anyhow::Result<Vec<(String, reqwest::Url)>> {
     let mut subscribers: Vec<(String, reqwest::Url)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let found = super::read_list(path, "urls_file", |line| {
         config::check_url(line).map_err(|_| anyhow::anyhow!("not an http(s) URL"))
     })?;
@@ -347,7 +348,7 @@ pub(crate) fn read_subscribers(path: &Path) -> anyhow::Result<Vec<(String, reqwe
             .map(|byte| format!("{byte:02x}"))
             .collect();
         let target = format!("{}#{hex}", url.host_str().unwrap_or("?"));
-        if !subscribers.iter().any(|(known, _)| known == &target) {
+        if seen.insert(target.clone()) {
             subscribers.push((target, url));
         }
     }
