@@ -47,6 +47,8 @@ pub(crate) enum Command {
     History(HistoryArgs),
     /// Send the latest update's failed deliveries again
     Retry(RetryArgs),
+    /// Post what maintenance on autopilot has due (run it every minute from cron or CI)
+    Tick(TickArgs),
     /// List the configured channels and whether their secrets are present
     Channels(ChannelsArgs),
     /// Look after the journal: upgrade its schema, or copy it to another store
@@ -185,6 +187,21 @@ pub(crate) struct HistoryArgs {
     /// Print as JSON
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TickArgs {
+    /// Say what is due and send nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+
+    /// Print the result as JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// One line per step, and nothing when nothing is due
+    #[arg(long, short = 'q')]
+    pub(crate) quiet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -94,6 +94,8 @@ pub(crate) struct RawChannel {
     pub(crate) enabled: bool,
     pub(crate) template: Option<PathBuf>,
     pub(crate) timeout: Option<SignedDuration>,
+    /// The maintenance phases it posts (`None`: all).
+    pub(crate) phases: Option<Vec<crate::update::Phase>>,
     pub(crate) rest: toml::Table,
 }
 
@@ -212,6 +214,7 @@ struct RawChannelTable {
     enabled: bool,
     template: Option<PathBuf>,
     timeout: Option<String>,
+    phases: Option<Vec<String>>,
     #[serde(flatten)]
     rest: toml::Table,
 }
@@ -400,6 +403,16 @@ pub(crate) fn parse(text: &str, path: &Path) -> anyhow::Result<Config> {
             .map(|timeout| parse_duration(&timeout).context("timeout"))
             .transpose()
             .map_err(|err| anyhow::anyhow!("{place}: {err:#}"))?;
+        let phases = channel
+            .phases
+            .map(|phases| {
+                phases
+                    .iter()
+                    .map(|phase| phase.parse::<crate::update::Phase>())
+                    .collect::<anyhow::Result<Vec<_>>>()
+            })
+            .transpose()
+            .map_err(|err| anyhow::anyhow!("{place}: phases: {err:#}"))?;
         channels.push(RawChannel {
             place,
             name: channel.name,
@@ -408,6 +421,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> anyhow::Result<Config> {
             enabled: channel.enabled,
             template: channel.template.map(|template| base.join(template)),
             timeout,
+            phases,
             rest: channel.rest,
         });
     }

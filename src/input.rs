@@ -97,6 +97,30 @@ pub(crate) struct UpdateInput {
     #[arg(long, value_name = "KEY")]
     pub(crate) idempotency_key: Option<String>,
 
+    /// Scheduling a maintenance: remind this long before the start, comma separated (24h,1h);
+    /// `outage tick` posts them
+    #[arg(long, value_delimiter = ',', value_name = "BEFORE")]
+    #[serde(default)]
+    pub(crate) remind: Vec<String>,
+
+    /// Scheduling a maintenance: the reminders' words [default: one that says when it starts]
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) reminder_message: Option<String>,
+
+    /// Scheduling a maintenance: `outage tick` moves it to in-progress at --starts and to
+    /// completed at --ends
+    #[arg(long)]
+    #[serde(default)]
+    pub(crate) auto: bool,
+
+    /// Scheduling with --auto: the words posted when it starts
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) in_progress_message: Option<String>,
+
+    /// Scheduling with --auto: the words posted when it ends
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) completed_message: Option<String>,
+
     /// Read the update from a TOML file with the same fields (flags override it)
     #[arg(long, value_name = "FILE")]
     #[serde(skip)]
@@ -142,6 +166,11 @@ impl UpdateInput {
             correction: self.correction || file.correction,
             reopen: self.reopen || file.reopen,
             idempotency_key: self.idempotency_key.or(file.idempotency_key),
+            remind: list(self.remind, file.remind),
+            reminder_message: self.reminder_message.or(file.reminder_message),
+            auto: self.auto || file.auto,
+            in_progress_message: self.in_progress_message.or(file.in_progress_message),
+            completed_message: self.completed_message.or(file.completed_message),
             from: self.from,
         }
     }
@@ -167,6 +196,10 @@ pub(crate) struct Draft {
     pub(crate) correction: bool,
     pub(crate) reopen: bool,
     pub(crate) idempotency_key: Option<String>,
+    /// The later phases of a maintenance being scheduled.
+    pub(crate) autopilot: Option<crate::update::Autopilot>,
+    /// A reminder posted by `outage tick`.
+    pub(crate) reminder: bool,
 }
 
 /// The inputs as typed, for telling a rerun from a new update.
@@ -188,6 +221,10 @@ struct Typed<'a> {
     allow: &'a Allowed,
     correction: bool,
     reopen: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    autopilot: &'a Option<crate::update::Autopilot>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    reminder: bool,
 }
 
 impl Draft {
@@ -231,7 +268,7 @@ impl Draft {
         if input.status.is_none() {
             missing.push(
                 "--status (investigating, identified, monitoring, resolved; for maintenance \
-                 scheduled, in-progress, completed)",
+                 scheduled, in-progress, completed, cancelled)",
             );
         }
         if message.is_none() {
@@ -270,6 +307,14 @@ impl Draft {
                 .map(|text| clean::clean(&text).trim().to_owned())
                 .filter(|text| !text.is_empty())
         };
+        let autopilot = crate::update::Autopilot {
+            auto: input.auto,
+            remind: crate::update::Autopilot::offsets(&input.remind)?,
+            reminder_message: text(input.reminder_message),
+            in_progress_message: text(input.in_progress_message),
+            completed_message: text(input.completed_message),
+        };
+        let autopilot = (autopilot != crate::update::Autopilot::default()).then_some(autopilot);
         Ok(Draft {
             incident: input.incident.map(|id| id.trim().to_owned()),
             status,
@@ -293,6 +338,8 @@ impl Draft {
             correction: input.correction,
             reopen: input.reopen,
             idempotency_key: input.idempotency_key,
+            autopilot,
+            reminder: false,
         })
     }
 
@@ -319,6 +366,8 @@ impl Draft {
             allow: &self.allow,
             correction: self.correction,
             reopen: self.reopen,
+            autopilot: &self.autopilot,
+            reminder: self.reminder,
         };
         let json = serde_json::to_string(&typed).expect("inputs serialize");
         hex(&Sha256::digest(json.as_bytes()))
@@ -353,7 +402,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "the update needs --status (investigating, identified, monitoring, resolved; for \
-             maintenance scheduled, in-progress, completed), --message TEXT (or --message-file \
+             maintenance scheduled, in-progress, completed, cancelled), --message TEXT (or --message-file \
              FILE, or --message - for standard input), --title (a new incident needs one; or \
              --incident ID to follow one up)"
         );

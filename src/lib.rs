@@ -15,6 +15,7 @@
 //! The library's public surface is [`run`] and the adapter contract in [`channels`] with its
 //! test double; everything else is internal.
 
+mod autopilot;
 pub mod channels;
 mod cli;
 mod commands;

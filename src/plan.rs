@@ -134,17 +134,34 @@ pub(crate) fn plan_for(
             Place { incident, existing }
         }
     };
-    let update = facts(draft, &place, now, setup, purpose)?;
+    let mut update = facts(draft, &place, now, setup, purpose)?;
     let earlier = match (&place.existing, journal) {
         (Some(incident), Some(journal)) => journal.updates(&incident.id)?,
         _ => Vec::new(),
     };
+    if draft.autopilot.is_some() {
+        crate::autopilot::check(&update)?;
+    }
+    carry_forward(&mut update, earlier.last().map(|stored| &stored.update));
     let earlier: Vec<(u32, &str)> = earlier
         .iter()
         .map(|stored| (stored.update.sequence, stored.update.message.as_str()))
         .collect();
     let mut findings = rules::check(&update, &config.policy, &earlier);
-    let selected = select(setup, &draft.channels)?;
+    let selected: Vec<(ChannelConfig, Option<String>)> = select(setup, &draft.channels)?
+        .into_iter()
+        .map(|(channel, skipped)| {
+            let skipped = skipped.or_else(|| {
+                (!channel.posts_phase(&update)).then(|| {
+                    format!(
+                        "its phases leave out {}",
+                        update.phase().map_or("this", |phase| phase.as_str())
+                    )
+                })
+            });
+            (channel, skipped)
+        })
+        .collect();
     let projection = projection(
         journal,
         &update,
@@ -403,7 +420,28 @@ pub(crate) fn facts(
         internal_note: draft.internal_note.clone(),
         correction: draft.correction,
         posted_at: now,
+        reminder: draft.reminder,
+        rescheduled: false,
+        autopilot: draft.autopilot.clone(),
     })
+}
+
+/// What a maintenance's follow-up keeps of the update before it: its autopilot (a reminder,
+/// a move by hand or a new window keep the plan), and whether a new window is a rescheduling.
+fn carry_forward(update: &mut Update, previous: Option<&Update>) {
+    let Some(previous) = previous else {
+        return;
+    };
+    if update.kind != IncidentKind::Maintenance || update.status.is_final() {
+        return;
+    }
+    if update.autopilot.is_none() {
+        update.autopilot = previous.autopilot.clone();
+    }
+    update.rescheduled = update.status == Status::Scheduled
+        && !update.reminder
+        && previous.status == Status::Scheduled
+        && (update.starts, update.ends) != (previous.starts, previous.ends);
 }
 
 /// When the config names its components, an update names only those.

@@ -335,7 +335,7 @@ fn columns(
     }
     // Outcomes and `OVERDUE` are coloured on a terminal, after the padding is counted.
     let toned = |index: usize, cell: &str| {
-        ["OUTCOME", "NEXT UPDATE DUE", "CHECK"]
+        ["OUTCOME", "NEXT UPDATE DUE", "NEXT AUTOMATIC STEP", "CHECK"]
             .contains(&header[index])
             .then(|| Tone::of(cell))
             .flatten()

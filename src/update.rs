@@ -56,10 +56,12 @@ pub(crate) enum Status {
     Scheduled,
     InProgress,
     Completed,
+    /// A scheduled maintenance called off before it began.
+    Cancelled,
 }
 
 impl Status {
-    pub(crate) const ALL: [Status; 7] = [
+    pub(crate) const ALL: [Status; 8] = [
         Status::Investigating,
         Status::Identified,
         Status::Monitoring,
@@ -67,6 +69,7 @@ impl Status {
         Status::Scheduled,
         Status::InProgress,
         Status::Completed,
+        Status::Cancelled,
     ];
 
     pub(crate) fn as_str(self) -> &'static str {
@@ -78,6 +81,7 @@ impl Status {
             Status::Scheduled => "scheduled",
             Status::InProgress => "in-progress",
             Status::Completed => "completed",
+            Status::Cancelled => "cancelled",
         }
     }
 
@@ -91,19 +95,25 @@ impl Status {
             Status::Scheduled => "Scheduled maintenance",
             Status::InProgress => "Maintenance in progress",
             Status::Completed => "Maintenance completed",
+            Status::Cancelled => "Maintenance cancelled",
         }
     }
 
     pub(crate) fn kind(self) -> IncidentKind {
         match self {
-            Status::Scheduled | Status::InProgress | Status::Completed => IncidentKind::Maintenance,
+            Status::Scheduled | Status::InProgress | Status::Completed | Status::Cancelled => {
+                IncidentKind::Maintenance
+            }
             _ => IncidentKind::Incident,
         }
     }
 
     /// A final status closes the incident or the maintenance.
     pub(crate) fn is_final(self) -> bool {
-        matches!(self, Status::Resolved | Status::Completed)
+        matches!(
+            self,
+            Status::Resolved | Status::Completed | Status::Cancelled
+        )
     }
 
     /// Whether the service may honestly be described as working again.
@@ -130,7 +140,7 @@ impl FromStr for Status {
             .with_context(|| {
                 format!(
                     "unknown status `{s}`; use one of investigating, identified, monitoring, \
-                     resolved, or for maintenance scheduled, in-progress, completed"
+                     resolved, or for maintenance scheduled, in-progress, completed, cancelled"
                 )
             })
     }
@@ -175,6 +185,178 @@ pub(crate) struct Update {
     pub(crate) internal_note: Option<String>,
     pub(crate) correction: bool,
     pub(crate) posted_at: Timestamp,
+    /// A reminder of a scheduled maintenance (posted by `outage tick`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) reminder: bool,
+    /// A scheduled maintenance given a new window: every channel says so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) rescheduled: bool,
+    /// A maintenance's later phases, written when it was scheduled (issue 15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) autopilot: Option<Autopilot>,
+}
+
+impl Update {
+    /// The one phrase every channel heads this update with.
+    pub(crate) fn label(&self) -> &'static str {
+        if self.rescheduled {
+            "Maintenance rescheduled"
+        } else {
+            self.status.label()
+        }
+    }
+
+    /// Which phase of a maintenance this update is, for `[[channel]] phases`.
+    pub(crate) fn phase(&self) -> Option<Phase> {
+        match self.status {
+            Status::Scheduled if self.reminder => Some(Phase::Reminder),
+            Status::Scheduled => Some(Phase::Scheduled),
+            Status::InProgress => Some(Phase::InProgress),
+            Status::Completed => Some(Phase::Completed),
+            Status::Cancelled => Some(Phase::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+// Maintenance on autopilot (issue 15): its phases and the plan a scheduling carries; what
+// falls due when is `crate::autopilot`'s.
+
+/// A phase of a maintenance, as `[[channel]] phases` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Phase {
+    Scheduled,
+    Reminder,
+    InProgress,
+    Completed,
+    Cancelled,
+}
+
+impl Phase {
+    pub(crate) const ALL: [Phase; 5] = [
+        Phase::Scheduled,
+        Phase::Reminder,
+        Phase::InProgress,
+        Phase::Completed,
+        Phase::Cancelled,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Phase::Scheduled => "scheduled",
+            Phase::Reminder => "reminder",
+            Phase::InProgress => "in-progress",
+            Phase::Completed => "completed",
+            Phase::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Phase {
+    type Err = anyhow::Error;
+    fn from_str(text: &str) -> anyhow::Result<Phase> {
+        Phase::ALL
+            .into_iter()
+            .find(|phase| phase.as_str() == text)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "unknown phase `{text}`; use scheduled, reminder, in-progress, completed or \
+                     cancelled"
+                )
+            })
+    }
+}
+
+/// What a maintenance does by itself once scheduled.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Autopilot {
+    /// Move to in-progress at the start and to completed at the end.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) auto: bool,
+    /// Reminders, as offsets before the start, longest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) remind: Vec<SignedDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) reminder_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) in_progress_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) completed_message: Option<String>,
+}
+
+/// The built-in words of a phase with none of its own.
+pub(crate) const REMINDER: &str = "Reminder: this maintenance is coming up.";
+pub(crate) const IN_PROGRESS: &str = "The maintenance has started.";
+pub(crate) const COMPLETED: &str = "The maintenance is complete.";
+
+impl Autopilot {
+    /// Parses `--remind 24h,1h`: positive durations, kept longest first, each once.
+    pub(crate) fn offsets(texts: &[String]) -> anyhow::Result<Vec<SignedDuration>> {
+        let mut offsets = Vec::new();
+        for text in texts
+            .iter()
+            .map(|text| text.trim())
+            .filter(|t| !t.is_empty())
+        {
+            let offset = parse_offset(text)?;
+            if !offsets.contains(&offset) {
+                offsets.push(offset);
+            }
+        }
+        offsets.sort_by(|a, b| b.cmp(a));
+        Ok(offsets)
+    }
+
+    /// The reminder's words. The built-in ones say only that it is a reminder: every channel
+    /// states the window beside them, as the times, never as "in 1 hour" (which the wording
+    /// rules refuse as a promise, and which is wrong by the time it is read).
+    pub(crate) fn reminder_text(&self) -> String {
+        match &self.reminder_message {
+            Some(text) => text.clone(),
+            None => REMINDER.to_owned(),
+        }
+    }
+}
+
+/// `24h`, `90m`, `2d`, `1w`.
+fn parse_offset(text: &str) -> anyhow::Result<SignedDuration> {
+    let whole = |suffix: char, hours: i64| {
+        text.strip_suffix(suffix)
+            .and_then(|count| count.trim().parse::<i64>().ok())
+            .filter(|count| (1..=365).contains(count))
+            .map(|count| SignedDuration::from_hours(count * hours))
+    };
+    if let Some(offset) = whole('d', 24).or_else(|| whole('w', 24 * 7)) {
+        return Ok(offset);
+    }
+    crate::update::parse_duration(text).map_err(|_| {
+        anyhow::anyhow!("--remind: `{text}` is not a time before the start such as 24h, 1h or 30m")
+    })
+}
+
+/// `1 hour`, `24 hours`, `30 minutes`, `1 hour 30 minutes`, `2 days`.
+pub(crate) fn spoken(offset: SignedDuration) -> String {
+    let minutes = offset.as_mins();
+    let unit = |count: i64, one: &str| {
+        if count == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{count} {one}s")
+        }
+    };
+    match (minutes / 60, minutes % 60) {
+        (hours, 0) if hours >= 48 && hours % 24 == 0 => unit(hours / 24, "day"),
+        (0, minutes) => unit(minutes, "minute"),
+        (hours, 0) => unit(hours, "hour"),
+        (hours, minutes) => format!("{} {}", unit(hours, "hour"), unit(minutes, "minute")),
+    }
 }
 
 /// Reads the time that counts as "now": `OUTAGE_NOW` (RFC 3339) for reproducible output, else the
@@ -323,6 +505,12 @@ pub(crate) fn check_transition(
         );
     }
     if previous.kind() == IncidentKind::Maintenance {
+        if next == Status::Cancelled && previous == Status::InProgress {
+            bail!(
+                "maintenance {incident} is in progress; it cannot be cancelled any more, post \
+                 `completed` when it ends"
+            );
+        }
         let rank = |status: Status| match status {
             Status::Scheduled => 0,
             Status::InProgress => 1,
@@ -331,7 +519,7 @@ pub(crate) fn check_transition(
         if rank(next) < rank(previous) && !(previous.is_final() && reopen) {
             bail!(
                 "maintenance {incident} is {previous}; it can only move scheduled -> in-progress \
-                 -> completed"
+                 -> completed (or scheduled -> cancelled)"
             );
         }
     }
@@ -366,6 +554,9 @@ impl Update {
             internal_note: None,
             correction: false,
             posted_at: now,
+            reminder: false,
+            rescheduled: false,
+            autopilot: None,
         }
     }
 }

@@ -353,7 +353,7 @@ fn quiet_prints_one_line_and_still_the_errors() {
         .stdout("2026-11-22-login-failures: update 1 (investigating) already posted; nothing was sent again: 3 delivered, 12 skipped\n")
         .run();
     ws.cmd(&["post", "-q", "--yes"])
-        .stderr("error: the update needs --status (investigating, identified, monitoring, resolved; for maintenance scheduled, in-progress, completed), --message TEXT (or --message-file FILE, or --message - for standard input), --title (a new incident needs one; or --incident ID to follow one up)\n")
+        .stderr("error: the update needs --status (investigating, identified, monitoring, resolved; for maintenance scheduled, in-progress, completed, cancelled), --message TEXT (or --message-file FILE, or --message - for standard input), --title (a new incident needs one; or --incident ID to follow one up)\n")
         .status(2)
         .run();
 }

@@ -241,7 +241,7 @@ fn every_invalid_transition_is_refused_and_sends_nothing() {
         ],
     );
     ws.cmd(&["post", "--yes", "-q", "--incident", "2026-11-22-database-upgrade", "--status", "scheduled", "--message", "Moved.", "--starts", "+1h"])
-        .stderr("error: maintenance 2026-11-22-database-upgrade is in-progress; it can only move scheduled -> in-progress -> completed\n")
+        .stderr("error: maintenance 2026-11-22-database-upgrade is in-progress; it can only move scheduled -> in-progress -> completed (or scheduled -> cancelled)\n")
         .status(2)
         .run();
     post(

@@ -252,11 +252,11 @@ fn the_message_can_come_from_stdin_or_an_update_file() {
 fn missing_inputs_are_usage_errors() {
     let ws = example();
     ws.cmd(&["post", "--title", "x", "--message", "y", "--yes"])
-        .stderr("error: the update needs --status (investigating, identified, monitoring, resolved; for maintenance scheduled, in-progress, completed)\n")
+        .stderr("error: the update needs --status (investigating, identified, monitoring, resolved; for maintenance scheduled, in-progress, completed, cancelled)\n")
         .status(2)
         .run();
     ws.cmd(&["post", "--status", "fixed", "--title", "x", "--message", "y", "--yes"])
-        .stderr("error: --status: unknown status `fixed`; use one of investigating, identified, monitoring, resolved, or for maintenance scheduled, in-progress, completed\n")
+        .stderr("error: --status: unknown status `fixed`; use one of investigating, identified, monitoring, resolved, or for maintenance scheduled, in-progress, completed, cancelled\n")
         .status(2)
         .run();
     ws.cmd(&with(&["--yes", "--eta", "soon"]))

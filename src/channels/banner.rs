@@ -213,7 +213,7 @@ fn state_json(open: &[Update], cx: &RenderCx<'_>, now: Timestamp) -> String {
             "id": update.incident,
             "title": update.title,
             "status": update.status.as_str(),
-            "status_label": update.status.label(),
+            "status_label": update.label(),
             "message": update.message,
             "impact": update.impact.map(|impact| impact.as_str()),
             "components": update.components,

@@ -207,6 +207,8 @@ prop_compose! {
         compensation in prop::option::of("[A-Z][a-z ]{10,150}\\."),
         correction in any::<bool>(),
         sequence in 1u32..5,
+        // A scheduled maintenance may be a reminder, or rescheduled (never both).
+        phase in 0u8..3,
     ) -> Update {
         let maintenance = status.kind() == crate::update::IncidentKind::Maintenance;
         Update {
@@ -227,6 +229,9 @@ prop_compose! {
             internal_note: None,
             correction,
             posted_at: at(0),
+            reminder: status == Status::Scheduled && phase == 1,
+            rescheduled: status == Status::Scheduled && phase == 2,
+            autopilot: None,
         }
     }
 }

@@ -153,7 +153,7 @@ pub(crate) fn build(
             ));
             entry.set_title(Text::plain(format!(
                 "[{}] {}",
-                update.status.label(),
+                update.label(),
                 update.title
             )));
             entry.set_updated(atom_time(update.posted_at));

@@ -90,6 +90,8 @@ pub(crate) struct ChannelConfig {
     pub(crate) enabled: bool,
     pub(crate) template: Option<std::path::PathBuf>,
     pub(crate) timeout: Option<SignedDuration>,
+    /// The maintenance phases it posts (`None`: all); projections follow every state.
+    pub(crate) phases: Option<Vec<crate::update::Phase>>,
     pub(crate) kind: Arc<dyn Kind>,
 }
 
@@ -104,6 +106,14 @@ impl ChannelConfig {
             .filter_map(|(field, source)| source.resolve(&self.name, field).err())
             .map(|err| format!("{err:#}"))
             .collect()
+    }
+
+    /// Whether it posts `update`: every update but a maintenance phase left out of `phases`.
+    pub(crate) fn posts_phase(&self, update: &crate::update::Update) -> bool {
+        match (&self.phases, update.phase()) {
+            (Some(phases), Some(phase)) => phases.contains(&phase),
+            _ => true,
+        }
     }
 
     pub(crate) fn missing_secrets(&self) -> Vec<String> {
@@ -135,12 +145,19 @@ pub(crate) fn configure(raw: RawChannel, base: &Path) -> anyhow::Result<ChannelC
             raw.kind
         );
     }
+    if raw.phases.is_some() && kind.is_projection() {
+        bail!(
+            "{place}: `phases` does not apply to kind `{}`: a projection always shows the present              state; remove it",
+            raw.kind
+        );
+    }
     Ok(ChannelConfig {
         name: raw.name,
         audience: raw.audience,
         enabled: raw.enabled,
         template: raw.template,
         timeout: raw.timeout,
+        phases: raw.phases,
         kind,
     })
 }

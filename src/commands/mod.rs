@@ -13,6 +13,7 @@ pub(crate) mod send;
 pub(crate) mod shell;
 pub(crate) mod site;
 pub(crate) mod status;
+pub(crate) mod tick;
 
 use std::io::Write;
 
@@ -33,6 +34,7 @@ pub(crate) fn run(cli: &Cli) -> Result<Done, Error> {
         Command::Incidents(args) => incidents::run(cli, args),
         Command::History(args) => history::run(cli, args),
         Command::Retry(args) => retry::run(cli, args),
+        Command::Tick(args) => tick::run(cli, args),
         Command::Channels(args) => channels::run(cli, args),
         Command::Journal(command) => journal::run(cli, command),
         Command::Site(command) => site::run(cli, command),

@@ -6,16 +6,17 @@ use anyhow::Context;
 
 use super::send::{self, Ready, Sending};
 use super::{finish, retry_hint};
+use crate::autopilot::{self, Step};
 use crate::cli::{Cli, PostArgs};
 use crate::error::{Done, Error, Phase, say};
 use crate::input::Draft;
 use crate::journal::{
     self, Access, Journal, NewDelivery, NewUpdate, Opening, State, incident_lock,
 };
-use crate::plan::{self, Plan, Planning};
+use crate::plan::{self, Plan, Planning, Purpose};
 use crate::report::{self, DeliveryReport, Report, Shown};
 use crate::setup::Setup;
-use crate::update;
+use crate::update::{self, Status};
 use crate::wording::render::Renderer;
 
 pub(crate) fn run(cli: &Cli, args: &PostArgs) -> Result<Done, Error> {
@@ -48,17 +49,58 @@ pub(crate) fn run(cli: &Cli, args: &PostArgs) -> Result<Done, Error> {
     let Some((opening, spare)) = opening else {
         return dry_run(&setup, &draft, &renderer, now, args);
     };
-    let mut journal = opening
+    let journal = opening
         .finish()
         .usage()?
         .expect("a journal opened for writing exists");
+    let options = Options {
+        yes: args.yes,
+        quiet: args.quiet,
+        json: args.json,
+    };
+    let posted = publish(&setup, journal, spare, &draft, &renderer, now, &options)?;
+    finish(
+        &posted.report,
+        super::Shape::of(args.json, args.quiet),
+        posted.verb,
+        posted.hint,
+    )
+    .after_recording()
+}
+
+/// How a post runs: asking or not, and what it prints while it goes.
+pub(crate) struct Options {
+    pub(crate) yes: bool,
+    pub(crate) quiet: bool,
+    pub(crate) json: bool,
+}
+
+/// What a post did: its report, what happened (`posted`, `already posted…`), and what to do
+/// about deliveries that did not go out.
+pub(crate) struct Posted {
+    pub(crate) report: Report,
+    pub(crate) verb: &'static str,
+    pub(crate) hint: Option<String>,
+}
+
+/// Plans, confirms, records and sends one update: the whole of `post` after its inputs are
+/// read, and what `outage tick` does for each step that is due.
+pub(crate) fn publish(
+    setup: &Setup,
+    mut journal: Box<dyn Journal>,
+    spare: Option<Opening>,
+    draft: &Draft,
+    renderer: &Renderer,
+    now: jiff::Timestamp,
+    options: &Options,
+) -> Result<Posted, Error> {
     let planning = lock_and_plan(
         &mut *journal,
-        &draft,
-        &setup,
-        &renderer,
+        draft,
+        setup,
+        renderer,
         now,
-        args.quiet || args.json,
+        options.quiet || options.json,
     )
     .usage()?;
     let plan = match planning {
@@ -71,20 +113,19 @@ pub(crate) fn run(cli: &Cli, args: &PostArgs) -> Result<Done, Error> {
                     false,
                 )
             };
-            let hint = retry_hint(&report, &setup, now);
-            return finish(
-                &report,
-                super::Shape::of(args.json, args.quiet),
-                "already posted; nothing was sent again",
+            let hint = retry_hint(&report, setup, now);
+            return Ok(Posted {
+                report,
+                verb: "already posted; nothing was sent again",
                 hint,
-            )
-            .usage();
+            });
         }
         Planning::New(plan) => plan,
     };
-    if plan.blocked() {
+    let phases = phase_plans(&plan, draft, setup, Some(&*journal), renderer, now).usage()?;
+    if plan.blocked() || phases.iter().any(|(_, plan)| plan.blocked()) {
         let report = preview(&plan, false);
-        if args.json {
+        if options.json {
             report.print_json(&mut std::io::stdout()).usage()?;
         } else {
             report::print_findings(
@@ -93,13 +134,14 @@ pub(crate) fn run(cli: &Cli, args: &PostArgs) -> Result<Done, Error> {
                 &plan.findings,
             )
             .usage()?;
+            print_phase_findings(&phases).usage()?;
         }
-        return Err(Error::Policy { said: args.json });
+        return Err(Error::Policy { said: options.json });
     }
-    confirm(args.yes, &plan).usage()?;
+    confirm(options.yes, &plan).usage()?;
 
     let ready = Ready::build(
-        &setup,
+        setup,
         plan.channels
             .iter()
             .filter(|planned| planned.skipped.is_none())
@@ -140,6 +182,7 @@ pub(crate) fn run(cli: &Cli, args: &PostArgs) -> Result<Done, Error> {
             &deliveries,
         )
         .usage()?;
+    drop(deliveries);
 
     // Recorded: from here on, whatever fails may come after something went out.
     let pending: Vec<_> = journal
@@ -152,12 +195,12 @@ pub(crate) fn run(cli: &Cli, args: &PostArgs) -> Result<Done, Error> {
         &ready,
         journal,
         Sending {
-            setup: &setup,
+            setup,
             update: &plan.update,
             deliveries: pending,
-            renderer: &renderer,
+            renderer,
             now,
-            progress: report::progress(args.quiet, args.json),
+            progress: report::progress(options.quiet, options.json),
         },
     )
     .after_recording()?;
@@ -170,7 +213,7 @@ pub(crate) fn run(cli: &Cli, args: &PostArgs) -> Result<Done, Error> {
             true,
         )
     };
-    if !args.json {
+    if !options.json {
         report::print_findings(
             &mut std::io::stderr(),
             crate::style::Stream::Err,
@@ -183,15 +226,64 @@ pub(crate) fn run(cli: &Cli, args: &PostArgs) -> Result<Done, Error> {
         eprintln!("{}", interrupted(&report));
         None
     } else {
-        retry_hint(&report, &setup, now)
+        retry_hint(&report, setup, now)
     };
-    finish(
-        &report,
-        super::Shape::of(args.json, args.quiet),
-        "posted",
+    Ok(Posted {
+        report,
+        verb: "posted",
         hint,
-    )
-    .after_recording()
+    })
+}
+
+/// The later phases of a maintenance being scheduled (or rescheduled) with an autopilot, each
+/// planned as `outage tick` will post it, at its time: rendered for every channel and checked,
+/// so that a phase that would be refused is refused now, before anything is sent.
+pub(crate) fn phase_plans(
+    plan: &Plan,
+    draft: &Draft,
+    setup: &Setup,
+    journal: Option<&dyn Journal>,
+    renderer: &Renderer,
+    now: jiff::Timestamp,
+) -> anyhow::Result<Vec<(Step, Plan)>> {
+    let update = &plan.update;
+    let (Some(autopilot), Some(starts), Status::Scheduled, false) = (
+        &update.autopilot,
+        update.starts,
+        update.status,
+        draft.reminder,
+    ) else {
+        return Ok(Vec::new());
+    };
+    let mut plans = Vec::new();
+    for step in autopilot::steps(autopilot, starts, update.ends) {
+        if step.at <= now {
+            continue;
+        }
+        let mut draft = autopilot::draft(update, &step, autopilot);
+        draft.allow = plan.allowed.clone();
+        match plan::plan_for(Purpose::Lint, &draft, setup, journal, renderer, step.at)? {
+            Planning::New(phase) => plans.push((step, *phase)),
+            Planning::Rerun(_) => {}
+        }
+    }
+    Ok(plans)
+}
+
+/// The findings of the later phases, each line saying which phase it is about.
+fn print_phase_findings(phases: &[(Step, Plan)]) -> std::io::Result<()> {
+    let mut err = std::io::stderr().lock();
+    for (step, plan) in phases {
+        if plan.findings.is_empty() {
+            continue;
+        }
+        let mut lines = Vec::new();
+        report::print_findings(&mut lines, crate::style::Stream::Err, &plan.findings)?;
+        for line in String::from_utf8_lossy(&lines).lines() {
+            writeln!(err, "{} ({}): {line}", step.name(), step.at)?;
+        }
+    }
+    Ok(())
 }
 
 /// Takes the lock of the incident the update goes to and plans under it. When planning places
@@ -309,20 +401,49 @@ fn dry_run(
         Planning::New(plan) => plan,
     };
     let report = preview(&plan, true);
+    let phases = phase_plans(&plan, draft, setup, journal.as_deref(), renderer, now).usage()?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        report.print_json(&mut out).usage()?;
+        let mut value = serde_json::to_value(&report).usage()?;
+        if !phases.is_empty() {
+            value["phases"] = phases
+                .iter()
+                .map(|(step, phase)| {
+                    serde_json::json!({
+                        "phase": step.phase,
+                        "name": step.name(),
+                        "at": step.at,
+                        "report": preview(phase, true),
+                    })
+                })
+                .collect();
+        }
+        serde_json::to_writer_pretty(&mut out, &value).usage()?;
+        writeln!(out).usage()?;
     } else {
         report.print_renderings(&mut out).usage()?;
         report.print_table(&mut out).usage()?;
+        let tz = &setup.config.organization.timezone;
+        for (step, phase) in &phases {
+            let heading = format!(
+                "══ then, {}: {} ",
+                update::format_time(step.at, now, tz),
+                step.name()
+            );
+            writeln!(out, "\n{heading:═<72}\n").usage()?;
+            let phase = preview(phase, true);
+            phase.print_renderings(&mut out).usage()?;
+            phase.print_table(&mut out).usage()?;
+        }
         report::print_findings(
             &mut std::io::stderr(),
             crate::style::Stream::Err,
             &report.findings,
         )
         .usage()?;
+        print_phase_findings(&phases).usage()?;
     }
-    if report.blocked() {
+    if report.blocked() || phases.iter().any(|(_, phase)| phase.blocked()) {
         return Err(Error::Policy { said: args.json });
     }
     // A dry run that passes means the post would get as far as sending: every secret the

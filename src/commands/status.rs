@@ -26,11 +26,26 @@ struct Row {
     last_update_at: Timestamp,
     updates: u32,
     next_update_due: Option<Timestamp>,
+    /// Maintenance on autopilot: the next step `outage tick` posts, and when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_step: Option<NextStep>,
     overdue: bool,
     /// Deliveries of the latest update that did not go out, or may not have.
     failed: u32,
     unknown: u32,
 }
+
+#[derive(Serialize)]
+struct NextStep {
+    step: String,
+    phase: crate::autopilot::Phase,
+    at: Timestamp,
+    /// Due more than 5 minutes ago and not posted: the tick is not running.
+    late: bool,
+}
+
+/// How long a due step may wait for the tick before `status --check` calls it overdue.
+const TICK_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
 
 pub(crate) fn run(cli: &Cli, args: &StatusArgs) -> Result<Done, Error> {
     let setup = Setup::load(cli).usage()?;
@@ -64,6 +79,10 @@ pub(crate) fn run(cli: &Cli, args: &StatusArgs) -> Result<Done, Error> {
         if unsettled {
             header.push("NOT DELIVERED");
         }
+        let steps = rows.iter().any(|row| row.next_step.is_some());
+        if steps {
+            header.push("NEXT AUTOMATIC STEP");
+        }
         header.push("TITLE");
         let table: Vec<Vec<String>> = rows
             .iter()
@@ -88,6 +107,17 @@ pub(crate) fn run(cli: &Cli, args: &StatusArgs) -> Result<Done, Error> {
                         (failed, 0) => format!("{failed} failed"),
                         (0, unknown) => format!("{unknown} unknown"),
                         (failed, unknown) => format!("{failed} failed, {unknown} unknown"),
+                    });
+                }
+                if steps {
+                    cells.push(match &row.next_step {
+                        None => "-".to_owned(),
+                        Some(step) if step.late => format!(
+                            "OVERDUE: {} was due {} (is `outage tick` running?)",
+                            step.step,
+                            format_time(step.at, now, tz)
+                        ),
+                        Some(step) => format!("{} at {}", step.step, format_time(step.at, now, tz)),
                     });
                 }
                 cells.push(row.title.clone());
@@ -131,16 +161,39 @@ fn rows(journal: &mut dyn Journal, now: Timestamp) -> anyhow::Result<Vec<Row>> {
     let latest = journal.open_updates()?;
     let mut rows = Vec::new();
     for incident in incidents {
-        let due = latest
-            .iter()
-            .find(|update| update.incident == incident.id)
-            .and_then(|update| {
-                update.next_update.or(match update.status {
-                    Status::Scheduled => update.starts,
-                    Status::InProgress => update.ends,
-                    _ => None,
+        let update = latest.iter().find(|update| update.incident == incident.id);
+        // On autopilot, the tick moves the phases: their times are not owed by a person.
+        let auto = update.is_some_and(|update| update.autopilot.as_ref().is_some_and(|a| a.auto));
+        let due = update.and_then(|update| {
+            update.next_update.or(match update.status {
+                Status::Scheduled if !auto => update.starts,
+                Status::InProgress if !auto => update.ends,
+                _ => None,
+            })
+        });
+        let mut next_step = None;
+        if let Some(update) = update.filter(|update| update.autopilot.is_some()) {
+            let starts = update.starts;
+            let mut posted = |step: &crate::autopilot::Step| {
+                starts.is_some_and(|starts| {
+                    journal
+                        .update_by_key(&step.key(&update.incident, starts))
+                        .ok()
+                        .flatten()
+                        .is_some()
                 })
+            };
+            next_step = crate::autopilot::next(update, now, &mut posted).map(|step| NextStep {
+                step: step.name(),
+                phase: step.phase,
+                late: step
+                    .at
+                    .checked_add(TICK_GRACE)
+                    .is_ok_and(|grace| grace < now),
+                at: step.at,
             });
+        }
+        let late = next_step.as_ref().is_some_and(|step| step.late);
         let counts = unsettled
             .iter()
             .find(|entry| entry.incident == incident.id)
@@ -156,7 +209,8 @@ fn rows(journal: &mut dyn Journal, now: Timestamp) -> anyhow::Result<Vec<Row>> {
             last_update_at: incident.updated_at,
             updates: incident.last_sequence,
             next_update_due: due,
-            overdue: incident.is_open && due.is_some_and(|due| due < now),
+            next_step,
+            overdue: incident.is_open && (late || due.is_some_and(|due| due < now)),
             failed: counts.failed,
             unknown: counts.unknown + pending,
             incident: incident.id,

@@ -168,7 +168,7 @@ impl Facts {
             sequence: update.sequence,
             kind: update.kind.as_str(),
             status: update.status.as_str(),
-            status_label: update.status.label(),
+            status_label: update.label(),
             title: update.title.clone(),
             message: update.message.clone(),
             components: update.components.clone(),

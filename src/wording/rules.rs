@@ -345,10 +345,12 @@ pub(crate) fn check(update: &Update, policy: &Policy, earlier: &[(u32, &str)]) -
             .join(" ")
     };
     let message = words(&update.message);
-    if let Some((sequence, _)) = earlier
-        .iter()
-        .rev()
-        .find(|(_, text)| words(text) == message)
+    // A reminder says again what was said: that is what it is for.
+    if !update.reminder
+        && let Some((sequence, _)) = earlier
+            .iter()
+            .rev()
+            .find(|(_, text)| words(text) == message)
     {
         findings.push(Finding::new(
             RuleId::NoNews,

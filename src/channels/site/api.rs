@@ -344,7 +344,9 @@ impl Api<'_> {
             created_at: self.time(incident.opened_at),
             updated_at: self.time(incident.updated_at),
             monitoring_at: first_at(Status::Monitoring),
-            resolved_at: first_at(Status::Resolved).or_else(|| first_at(Status::Completed)),
+            resolved_at: first_at(Status::Resolved)
+                .or_else(|| first_at(Status::Completed))
+                .or_else(|| first_at(Status::Cancelled)),
             impact: if maintenance {
                 "maintenance"
             } else {
@@ -373,7 +375,8 @@ fn status_of(status: Status) -> &'static str {
         Status::Resolved => "resolved",
         Status::Scheduled => "scheduled",
         Status::InProgress => "in_progress",
-        Status::Completed => "completed",
+        // Statuspage has no cancelled maintenance: it is over, as a completed one is.
+        Status::Completed | Status::Cancelled => "completed",
     }
 }
 

@@ -47,9 +47,11 @@ impl ComponentStatus {
     /// running maintenance: under maintenance; anything closed or not yet begun: operational.
     fn of(status: Status, impact: Option<Impact>) -> ComponentStatus {
         match (status.kind(), status, impact) {
-            (_, Status::Resolved | Status::Completed | Status::Scheduled, _) => {
-                ComponentStatus::Operational
-            }
+            (
+                _,
+                Status::Resolved | Status::Completed | Status::Cancelled | Status::Scheduled,
+                _,
+            ) => ComponentStatus::Operational,
             (IncidentKind::Maintenance, ..) => ComponentStatus::UnderMaintenance,
             (_, _, None | Some(Impact::Minor)) => ComponentStatus::DegradedPerformance,
             (_, _, Some(Impact::Major)) => ComponentStatus::PartialOutage,

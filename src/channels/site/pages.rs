@@ -179,7 +179,7 @@ impl Pages<'_> {
     fn update(&self, update: &Update) -> UpdateView {
         let facts = facts(update, self.organization, None);
         UpdateView {
-            status_label: update.status.label(),
+            status_label: update.label(),
             time: TimeView::of(update.posted_at, self.tz()),
             window: window(facts.starts.as_ref(), facts.ends.as_ref()),
             message: facts.message,

@@ -434,7 +434,7 @@ fn event(text: &str, facts: &Facts, update: &Update) -> serde_json::Value {
             "sequence": update.sequence,
             "previous_sequence": (update.sequence > 1).then(|| update.sequence - 1),
             "status": update.status.as_str(),
-            "status_label": update.status.label(),
+            "status_label": update.label(),
             "message": update.message,
             "eta": time(update.eta),
             "next_update": time(update.next_update),
