@@ -438,6 +438,14 @@ fn carry_forward(update: &mut Update, previous: Option<&Update>) {
     if update.autopilot.is_none() {
         update.autopilot = previous.autopilot.clone();
     }
+    // The window stays the maintenance's until a new one is given: an update moved by hand
+    // (in progress early, a new end) keeps it, and so does the autopilot's plan.
+    if update.starts.is_none() {
+        update.starts = previous.starts;
+    }
+    if update.ends.is_none() {
+        update.ends = previous.ends;
+    }
     update.rescheduled = update.status == Status::Scheduled
         && !update.reminder
         && previous.status == Status::Scheduled

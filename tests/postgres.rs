@@ -713,3 +713,70 @@ fn the_readmes_least_privilege_roles_work() {
     );
     ws.assert_no_secrets(&[], &["role-password-1", "role-password-2"]);
 }
+
+/// Issue 15: ticks on two machines sharing the journal, at the same moment, post each step of a
+/// maintenance once.
+#[test]
+fn ticks_on_two_machines_post_each_step_once() {
+    let Some(server) = Server::start("ticks_on_two_machines_post_each_step_once") else {
+        return;
+    };
+    let url = server.database("ticks");
+    let emulator = Emulator::start();
+    let machines = [machine(&emulator, &url, ""), machine(&emulator, &url, "")];
+    machines[0]
+        .cmd(&[
+            "post",
+            "--yes",
+            "-q",
+            "--status",
+            "scheduled",
+            "--title",
+            "Database upgrade",
+            "--message",
+            "We will upgrade the database; the app will be read-only.",
+            "--starts",
+            "2026-11-24T02:00:00Z",
+            "--ends",
+            "2026-11-24T03:00:00Z",
+            "--remind",
+            "1h",
+            "--auto",
+        ])
+        .any_stdout()
+        .run();
+    for now in [
+        "2026-11-24T01:00:10Z",
+        "2026-11-24T02:00:10Z",
+        "2026-11-24T03:00:10Z",
+    ] {
+        let children: Vec<_> = machines
+            .iter()
+            .chain(machines.iter())
+            .map(|ws| ws.cmd(&["tick", "-q"]).env("OUTAGE_NOW", now).spawn())
+            .collect();
+        let mut posted = 0;
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            assert!(output.status.success(), "{output:?}");
+            posted += String::from_utf8_lossy(&output.stdout)
+                .matches(") posted (")
+                .count();
+        }
+        assert_eq!(posted, 1, "one tick posts the step due at {now}");
+    }
+    let statuses: Vec<String> = emulator
+        .requests_to("/json/hook")
+        .iter()
+        .map(|request| {
+            request.json()["data"]["update"]["status"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        ["scheduled", "scheduled", "in-progress", "completed"]
+    );
+}

@@ -7,6 +7,7 @@
 mod support;
 
 mod architecture; // The modules import no cycle.
+mod autopilot; // Maintenance on autopilot: phases, reminders, `outage tick` (issue 15).
 mod banner; // The banner and feed files: content, escaping, size, atomic rewrites.
 mod config; // Bad configuration: one clear message, exit 2, nothing sent.
 mod crash; // Killed processes, ten posts at once, banner readers: nothing lost or doubled.

@@ -165,6 +165,8 @@ fn every_format_is_delivered_in_its_services_shape() {
                     "ends": null,
                     "compensation": null,
                     "correction": false,
+                    "reminder": false,
+                    "rescheduled": false,
                     "posted_at": "2026-11-22T10:00:00Z"
                 },
                 "text": "Investigating: Login failures & SSO\n\nSome customers cannot log in to the web app. We are looking into it.\nNext update by 10:30 UTC.\n\nhttps://status.example.com"

@@ -147,7 +147,8 @@ pub(crate) fn configure(raw: RawChannel, base: &Path) -> anyhow::Result<ChannelC
     }
     if raw.phases.is_some() && kind.is_projection() {
         bail!(
-            "{place}: `phases` does not apply to kind `{}`: a projection always shows the present              state; remove it",
+            "{place}: `phases` does not apply to kind `{}`: a projection always shows the present \
+             state; remove it",
             raw.kind
         );
     }

@@ -442,6 +442,8 @@ fn event(text: &str, facts: &Facts, update: &Update) -> serde_json::Value {
             "ends": time(update.ends),
             "compensation": update.compensation,
             "correction": update.correction,
+            "reminder": update.reminder,
+            "rescheduled": update.rescheduled,
             "posted_at": update.posted_at.to_string(),
         },
         "text": text,
