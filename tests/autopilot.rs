@@ -3,7 +3,7 @@
 //! tick; two ticks at once; a cancelled and a rescheduled window — each post asserted once.
 
 use crate::support::emulator::Emulator;
-use crate::support::{Workspace, json};
+use crate::support::{Cmd, Workspace, json};
 
 const ID: &str = "2026-11-22-database-upgrade";
 
@@ -74,6 +74,12 @@ const AUTOPILOT: &[&str] = &[
     "--completed-message",
     "The upgrade is done; the app is writable again.",
 ];
+
+/// A follow-up of the maintenance by hand, at `now`.
+fn by_hand(ws: &Workspace, now: &str, args: &[&str]) -> Cmd {
+    ws.cmd(&[&["post", "--yes", "-q", "--incident", ID], args].concat())
+        .env("OUTAGE_NOW", now)
+}
 
 fn tick(ws: &Workspace, now: &str) -> String {
     let output = ws
@@ -230,20 +236,18 @@ fn a_reminder_a_person_already_followed_is_not_posted_and_a_hand_move_is_not_rep
     let ws = workspace(&emulator);
     schedule(&ws, AUTOPILOT);
     // The maintenance starts early, by hand.
-    ws.cmd(&[
-        "post",
-        "--yes",
-        "-q",
-        "--incident",
-        ID,
-        "--status",
-        "in-progress",
-        "--message",
-        "We started early.",
-        "--ends",
-        "2026-11-24T03:00:00Z",
-    ])
-    .env("OUTAGE_NOW", "2026-11-24T01:30:00Z")
+    by_hand(
+        &ws,
+        "2026-11-24T01:30:00Z",
+        &[
+            "--status",
+            "in-progress",
+            "--message",
+            "We started early.",
+            "--ends",
+            "2026-11-24T03:00:00Z",
+        ],
+    )
     .any_stdout()
     .run();
     assert_eq!(tick(&ws, "2026-11-24T02:00:00Z"), "");
@@ -296,22 +300,20 @@ fn a_rescheduled_window_says_so_and_moves_the_reminders_and_a_cancelled_one_stop
     let ws = workspace(&emulator);
     schedule(&ws, AUTOPILOT);
     // A day later: the same plan, a new window.
-    ws.cmd(&[
-        "post",
-        "--yes",
-        "-q",
-        "--incident",
-        ID,
-        "--status",
-        "scheduled",
-        "--message",
-        "We moved the upgrade by a day.",
-        "--starts",
-        "2026-11-25T02:00:00Z",
-        "--ends",
-        "2026-11-25T03:00:00Z",
-    ])
-    .env("OUTAGE_NOW", "2026-11-22T12:00:00Z")
+    by_hand(
+        &ws,
+        "2026-11-22T12:00:00Z",
+        &[
+            "--status",
+            "scheduled",
+            "--message",
+            "We moved the upgrade by a day.",
+            "--starts",
+            "2026-11-25T02:00:00Z",
+            "--ends",
+            "2026-11-25T03:00:00Z",
+        ],
+    )
     .stdout("2026-11-22-database-upgrade: update 2 (scheduled) posted: 3 delivered\n")
     .run();
     let moved = emulator.requests_to("/json/hook")[1].json();
@@ -328,18 +330,16 @@ fn a_rescheduled_window_says_so_and_moves_the_reminders_and_a_cancelled_one_stop
         "2026-11-22-database-upgrade: update 3 (scheduled) posted (reminder 24 hours before): 2 delivered, 1 skipped\n"
     );
     // Called off: a final state; nothing more goes out.
-    ws.cmd(&[
-        "post",
-        "--yes",
-        "-q",
-        "--incident",
-        ID,
-        "--status",
-        "cancelled",
-        "--message",
-        "We called the upgrade off; nothing changes for you.",
-    ])
-    .env("OUTAGE_NOW", "2026-11-24T12:00:00Z")
+    by_hand(
+        &ws,
+        "2026-11-24T12:00:00Z",
+        &[
+            "--status",
+            "cancelled",
+            "--message",
+            "We called the upgrade off; nothing changes for you.",
+        ],
+    )
     .stdout("2026-11-22-database-upgrade: update 4 (cancelled) posted: 3 delivered\n")
     .run();
     assert_eq!(tick(&ws, "2026-11-25T02:00:00Z"), "");
