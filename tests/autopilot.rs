@@ -396,6 +396,31 @@ fn every_phase_is_checked_when_scheduled_and_the_dry_run_shows_them() {
     assert!(output.stdout.is_empty());
     assert!(emulator.requests().is_empty());
     assert!(!ws.journal().exists() || ws.query("SELECT count(*) FROM updates") == ["0"]);
+    // `lint` checks the phases too, without secrets or a journal.
+    ws.cmd(&[
+        "lint",
+        "--status",
+        "scheduled",
+        "--title",
+        "Database upgrade",
+        "--message",
+        "We will upgrade the database; the app will be read-only.",
+        "--starts",
+        "2026-11-24T02:00:00Z",
+        "--ends",
+        "2026-11-24T03:00:00Z",
+        "--auto",
+        "--completed-message",
+        "Done. The cause of the delay was db-7.internal.",
+    ])
+    .stdout(
+        "
+        error[internal-marker]: completed: the message contains \"db-7.internal\", which looks internal; move it to --internal-note
+        1 error(s), 0 warning(s)
+        ",
+    )
+    .status(3)
+    .run();
 
     let output = ws
         .cmd(&[

@@ -30,9 +30,27 @@ pub(crate) fn run(cli: &Cli, args: &LintArgs) -> Result<Done, Error> {
     let Planning::New(plan) = planning else {
         unreachable!("lint does not look for reruns")
     };
+    // A maintenance scheduled with its later phases: their words are checked too, each finding
+    // naming its phase.
+    let phases = super::post::phase_plans(
+        &plan,
+        &draft,
+        &setup,
+        journal.as_deref(),
+        &renderer,
+        update::now().usage()?,
+    )
+    .usage()?;
+    let mut findings = plan.findings.clone();
+    for (step, phase) in phases {
+        findings.extend(phase.findings.into_iter().map(|mut finding| {
+            finding.message = format!("{}: {}", step.name(), finding.message);
+            finding
+        }));
+    }
     let report = Report {
         dry_run: true,
-        ..Report::new(&plan.update, Vec::new(), plan.findings)
+        ..Report::new(&plan.update, Vec::new(), findings)
     };
     let mut out = std::io::stdout().lock();
     if args.json {
