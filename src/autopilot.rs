@@ -145,9 +145,9 @@ pub(crate) fn due(latest: &Update, now: Timestamp) -> Vec<Action> {
     for (index, step) in reached.iter().enumerate() {
         let step = (*step).clone();
         let skip = match step.phase {
-            Phase::Reminder if now >= starts => Some(format!(
-                "the maintenance started at {starts}; a reminder now would mislead"
-            )),
+            Phase::Reminder if now >= starts => {
+                Some("the maintenance has started; a reminder now would mislead".to_owned())
+            }
             Phase::Reminder if Some(index) != last_reminder => {
                 Some("a later reminder is due now".to_owned())
             }

@@ -185,8 +185,8 @@ fn a_late_tick_moves_the_phase_but_skips_reminders_and_says_so() {
         .env("OUTAGE_NOW", "2026-11-24T02:10:00Z")
         .stdout(
             "
-            2026-11-22-database-upgrade: reminder 24 hours before, due Mon 23 Nov 02:00 UTC: skipped: the maintenance started at 2026-11-24T02:00:00Z; a reminder now would mislead
-            2026-11-22-database-upgrade: reminder 1 hour before, due 01:00 UTC: skipped: the maintenance started at 2026-11-24T02:00:00Z; a reminder now would mislead
+            2026-11-22-database-upgrade: reminder 24 hours before, due Mon 23 Nov 02:00 UTC: skipped: the maintenance has started; a reminder now would mislead
+            2026-11-22-database-upgrade: reminder 1 hour before, due 01:00 UTC: skipped: the maintenance has started; a reminder now would mislead
             tick: 2026-11-22-database-upgrade: in-progress, due 02:00 UTC
             2026-11-22-database-upgrade: update 2 (in-progress) posted (in-progress)
 
