@@ -123,6 +123,7 @@ fn completions_and_the_man_page_cover_every_command() {
         "incidents",
         "history",
         "retry",
+        "tick",
         "channels",
         "journal",
         "site",
