@@ -589,3 +589,30 @@ fn autopilot_inputs_and_phases_are_checked() {
         .status(2)
         .run();
 }
+
+#[test]
+fn a_tick_whose_delivery_fails_exits_1_and_retry_finishes_it() {
+    let emulator = Emulator::start();
+    let ws = workspace(&emulator);
+    schedule(&ws, &["--auto"]);
+    // Both attempts (max_attempts = 2) fail.
+    let error = || crate::support::emulator::Fault::status(500, "");
+    emulator.fail("/json/hook", vec![error(), error()]);
+    ws.cmd(&["tick", "-q"])
+        .env("OUTAGE_NOW", "2026-11-24T02:00:00Z")
+        .stdout("2026-11-22-database-upgrade: update 2 (in-progress) posted (in-progress): 1 failed, 2 delivered\n")
+        .stderr("hook: failed: the receiver answered 500 Internal Server Error: no details\n`outage retry 2026-11-22-database-upgrade` sends the 1 that failed again.\n")
+        .status(1)
+        .run();
+    // The step went out (its key is journaled): the next tick does not post it again.
+    assert_eq!(tick(&ws, "2026-11-24T02:01:00Z"), "");
+    ws.cmd(&["retry", "latest", "-q"])
+        .env("OUTAGE_NOW", "2026-11-24T02:02:00Z")
+        .stdout("2026-11-22-database-upgrade: update 2 (in-progress) retried: 3 delivered\n")
+        .run();
+    assert_eq!(
+        emulator.requests_to("/json/hook").len(),
+        4,
+        "scheduled, two failures, retry"
+    );
+}
