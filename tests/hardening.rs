@@ -173,6 +173,17 @@ fn ctrl_c_while_sending_says_what_is_unknown_and_status_shows_it() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The banner and the feed are written meanwhile; under load that may take a moment.
+    while ws
+        .try_query("SELECT count(*) FROM deliveries WHERE state = 'delivered'")
+        .is_none_or(|rows| rows != ["2"])
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the banner and feed were never written"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // SAFETY: the pid is our child's, which has not been waited for.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
     let output = child.wait_with_output().unwrap();
