@@ -8,6 +8,7 @@ use anyhow::bail;
 use jiff::Timestamp;
 
 use crate::input::Draft;
+use crate::journal::Journal;
 pub(crate) use crate::update::{Autopilot, Phase};
 use crate::update::{COMPLETED, IN_PROGRESS, Status, Update, spoken};
 
@@ -118,21 +119,12 @@ pub(crate) enum Action {
 /// again: only the steps after its present status remain. Steps already posted are not
 /// filtered here; their keys make a second post a rerun.
 pub(crate) fn due(latest: &Update, now: Timestamp) -> Vec<Action> {
-    let (Some(autopilot), Some(starts)) = (&latest.autopilot, latest.starts) else {
+    let Some(starts) = latest.starts else {
         return Vec::new();
     };
-    let all = steps(autopilot, starts, latest.ends);
-    let remaining: Vec<&Step> = all
-        .iter()
-        .filter(|step| match latest.status {
-            Status::Scheduled => true,
-            Status::InProgress => step.phase == Phase::Completed,
-            _ => false,
-        })
-        .collect();
     // A reminder that fell due before the maintenance's latest post is history: it was posted,
     // or a person posted since; it is neither posted nor reported again.
-    let reached: Vec<&Step> = remaining
+    let reached: Vec<Step> = remaining(latest)
         .into_iter()
         .filter(|step| step.at <= now)
         .filter(|step| step.phase != Phase::Reminder || step.at > latest.posted_at)
@@ -142,8 +134,7 @@ pub(crate) fn due(latest: &Update, now: Timestamp) -> Vec<Action> {
         .iter()
         .rposition(|step| step.phase == Phase::Reminder);
     let completed_due = reached.iter().any(|step| step.phase == Phase::Completed);
-    for (index, step) in reached.iter().enumerate() {
-        let step = (*step).clone();
+    for (index, step) in reached.into_iter().enumerate() {
         let skip = match step.phase {
             Phase::Reminder if now >= starts => {
                 Some("the maintenance has started; a reminder now would mislead".to_owned())
@@ -171,25 +162,43 @@ pub(crate) fn next(
     now: Timestamp,
     posted: &mut dyn FnMut(&Step) -> bool,
 ) -> Option<Step> {
-    let (Some(autopilot), Some(starts)) = (&latest.autopilot, latest.starts) else {
-        return None;
-    };
     let overdue = due(latest, now)
         .into_iter()
         .find_map(|action| match action {
             Action::Post(step) if !posted(&step) => Some(step),
             _ => None,
         });
-    overdue.or_else(|| {
-        steps(autopilot, starts, latest.ends)
-            .into_iter()
-            .filter(|step| match latest.status {
-                Status::Scheduled => true,
-                Status::InProgress => step.phase == Phase::Completed,
-                _ => false,
-            })
-            .find(|step| step.at > now)
-    })
+    overdue.or_else(|| remaining(latest).into_iter().find(|step| step.at > now))
+}
+
+/// The steps still ahead of a maintenance in its present status, in order: all of them while it
+/// is scheduled, the move to completed while it runs, none once it has ended.
+fn remaining(latest: &Update) -> Vec<Step> {
+    let (Some(autopilot), Some(starts)) = (&latest.autopilot, latest.starts) else {
+        return Vec::new();
+    };
+    steps(autopilot, starts, latest.ends)
+        .into_iter()
+        .filter(|step| match latest.status {
+            Status::Scheduled => true,
+            Status::InProgress => step.phase == Phase::Completed,
+            _ => false,
+        })
+        .collect()
+}
+
+/// Whether the step's post is in the journal already (its key is).
+pub(crate) fn is_posted(
+    journal: &dyn Journal,
+    latest: &Update,
+    step: &Step,
+) -> anyhow::Result<bool> {
+    let Some(starts) = latest.starts else {
+        return Ok(false);
+    };
+    Ok(journal
+        .update_by_key(&step.key(&latest.incident, starts))?
+        .is_some())
 }
 
 /// The update a step posts, as `outage tick` gives it: the maintenance's window and title, the

@@ -17,6 +17,7 @@ use anyhow::{Context, bail};
 use jiff::{SignedDuration, Timestamp};
 use sha2::{Digest, Sha256};
 
+use crate::autopilot::Step;
 use crate::channels::{ChannelConfig, History, Links, Projection, RenderCx, Rendering, site};
 use crate::input::{Draft, hex};
 use crate::journal::{Allowed, Filter, Incident, Journal, StoredUpdate};
@@ -185,6 +186,41 @@ pub(crate) fn plan_for(
         allowed: draft.allow.clone(),
         idempotency_key: draft.idempotency_key.clone(),
     })))
+}
+
+/// The later phases of a maintenance being scheduled (or rescheduled) with an autopilot, each
+/// planned as `outage tick` will post it, at its time: rendered for every channel and checked,
+/// so that a phase that would be refused is refused now, before anything is sent.
+pub(crate) fn phases(
+    plan: &Plan,
+    draft: &Draft,
+    setup: &Setup,
+    journal: Option<&dyn Journal>,
+    renderer: &Renderer,
+    now: Timestamp,
+) -> anyhow::Result<Vec<(Step, Plan)>> {
+    let update = &plan.update;
+    let (Some(autopilot), Some(starts), Status::Scheduled, false) = (
+        &update.autopilot,
+        update.starts,
+        update.status,
+        draft.reminder,
+    ) else {
+        return Ok(Vec::new());
+    };
+    let mut plans = Vec::new();
+    for step in crate::autopilot::steps(autopilot, starts, update.ends) {
+        if step.at <= now {
+            continue;
+        }
+        let mut draft = crate::autopilot::draft(update, &step, autopilot);
+        draft.allow = plan.allowed.clone();
+        match plan_for(Purpose::Lint, &draft, setup, journal, renderer, step.at)? {
+            Planning::New(phase) => plans.push((step, *phase)),
+            Planning::Rerun(_) => {}
+        }
+    }
+    Ok(plans)
 }
 
 /// What `latest` means, everywhere: the incident updated most recently, open ones first.

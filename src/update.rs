@@ -327,16 +327,7 @@ impl Autopilot {
 
 /// `24h`, `90m`, `2d`, `1w`.
 fn parse_offset(text: &str) -> anyhow::Result<SignedDuration> {
-    let whole = |suffix: char, hours: i64| {
-        text.strip_suffix(suffix)
-            .and_then(|count| count.trim().parse::<i64>().ok())
-            .filter(|count| (1..=365).contains(count))
-            .map(|count| SignedDuration::from_hours(count * hours))
-    };
-    if let Some(offset) = whole('d', 24).or_else(|| whole('w', 24 * 7)) {
-        return Ok(offset);
-    }
-    crate::update::parse_duration(text).map_err(|_| {
+    parse_long_duration(text).ok_or_else(|| {
         anyhow::anyhow!("--remind: `{text}` is not a time before the start such as 24h, 1h or 30m")
     })
 }
@@ -382,6 +373,21 @@ pub(crate) fn parse_duration(text: &str) -> anyhow::Result<SignedDuration> {
         bail!("`{text}` must be a positive duration such as 30m");
     }
     Ok(duration)
+}
+
+/// Parses a span that may run to days or weeks (`7d`, `2w`) as well as what [`parse_duration`]
+/// reads (`36h`, `90m`); `None` when it is none of those.
+pub(crate) fn parse_long_duration(text: &str) -> Option<SignedDuration> {
+    let text = text.trim();
+    let whole = |suffix: char, hours: i64| {
+        text.strip_suffix(suffix)
+            .and_then(|count| count.trim().parse::<i64>().ok())
+            .filter(|count| (1..=36_500).contains(count))
+            .map(|count| SignedDuration::from_hours(count * hours))
+    };
+    whole('d', 24)
+        .or_else(|| whole('w', 24 * 7))
+        .or_else(|| parse_duration(text).ok())
 }
 
 /// Parses a point in time given as `14:30` (the next such time in `tz`), `+45m` (from now), a

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use serde::Serialize;
 
 use super::status::ago;
@@ -103,22 +103,11 @@ fn since(text: &str, now: Timestamp) -> anyhow::Result<Timestamp> {
     if let Ok(at) = text.trim().parse::<Timestamp>() {
         return Ok(at);
     }
-    let trimmed = text.trim();
-    let whole = |suffix: char, hours: i64| {
-        trimmed
-            .strip_suffix(suffix)
-            .and_then(|count| count.trim().parse::<i64>().ok())
-            .filter(|count| (1..=36_500).contains(count))
-            .map(|count| SignedDuration::from_hours(count * hours))
-    };
-    let back = match whole('d', 24).or_else(|| whole('w', 24 * 7)) {
-        Some(back) => back,
-        None => crate::update::parse_duration(text).map_err(|_| {
-            anyhow::anyhow!(
-                "--since: `{text}` is not a duration such as 7d, 24h or 2w, nor an RFC 3339 time"
-            )
-        })?,
-    };
+    let back = crate::update::parse_long_duration(text).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--since: `{text}` is not a duration such as 7d, 24h or 2w, nor an RFC 3339 time"
+        )
+    })?;
     Ok(now.checked_sub(back)?)
 }
 

@@ -18,13 +18,14 @@ pub(crate) fn run(cli: &Cli, args: &LintArgs) -> Result<Done, Error> {
     let draft = Draft::read(&args.update).usage()?;
     let renderer = setup.renderer().usage()?;
     let journal = journal::open(&setup.state, Access::ReadOnly).usage()?;
+    let now = update::now().usage()?;
     let planning = plan::plan_for(
         plan::Purpose::Lint,
         &draft,
         &setup,
         journal.as_deref(),
         &renderer,
-        update::now().usage()?,
+        now,
     )
     .usage()?;
     let Planning::New(plan) = planning else {
@@ -32,15 +33,7 @@ pub(crate) fn run(cli: &Cli, args: &LintArgs) -> Result<Done, Error> {
     };
     // A maintenance scheduled with its later phases: their words are checked too, each finding
     // naming its phase.
-    let phases = super::post::phase_plans(
-        &plan,
-        &draft,
-        &setup,
-        journal.as_deref(),
-        &renderer,
-        update::now().usage()?,
-    )
-    .usage()?;
+    let phases = plan::phases(&plan, &draft, &setup, journal.as_deref(), &renderer, now).usage()?;
     let mut findings = plan.findings.clone();
     for (step, phase) in phases {
         findings.extend(phase.findings.into_iter().map(|mut finding| {

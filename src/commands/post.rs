@@ -6,18 +6,19 @@ use anyhow::Context;
 
 use super::send::{self, Ready, Sending};
 use super::{finish, retry_hint};
-use crate::autopilot::{self, Step};
+use crate::autopilot::Step;
 use crate::cli::{Cli, PostArgs};
 use crate::error::{Done, Error, Phase, say};
 use crate::input::Draft;
 use crate::journal::{
     self, Access, Journal, NewDelivery, NewUpdate, Opening, State, incident_lock,
 };
-use crate::plan::{self, Plan, Planning, Purpose};
+use crate::plan::{self, Plan, Planning};
 use crate::report::{self, DeliveryReport, Report, Shown};
 use crate::setup::Setup;
-use crate::update::{self, Status};
+use crate::update;
 use crate::wording::render::Renderer;
+use crate::wording::rules::Finding;
 
 pub(crate) fn run(cli: &Cli, args: &PostArgs) -> Result<Done, Error> {
     let setup = Setup::load(cli).usage()?;
@@ -122,19 +123,13 @@ pub(crate) fn publish(
         }
         Planning::New(plan) => plan,
     };
-    let phases = phase_plans(&plan, draft, setup, Some(&*journal), renderer, now).usage()?;
-    if plan.blocked() || phases.iter().any(|(_, plan)| plan.blocked()) {
+    let phases = plan::phases(&plan, draft, setup, Some(&*journal), renderer, now).usage()?;
+    if any_blocked(&plan, &phases) {
         let report = preview(&plan, false);
         if options.json {
             report.print_json(&mut std::io::stdout()).usage()?;
         } else {
-            report::print_findings(
-                &mut std::io::stderr(),
-                crate::style::Stream::Err,
-                &plan.findings,
-            )
-            .usage()?;
-            print_phase_findings(&phases).usage()?;
+            print_all_findings(&plan.findings, &phases).usage()?;
         }
         return Err(Error::Policy { said: options.json });
     }
@@ -235,44 +230,16 @@ pub(crate) fn publish(
     })
 }
 
-/// The later phases of a maintenance being scheduled (or rescheduled) with an autopilot, each
-/// planned as `outage tick` will post it, at its time: rendered for every channel and checked,
-/// so that a phase that would be refused is refused now, before anything is sent.
-pub(crate) fn phase_plans(
-    plan: &Plan,
-    draft: &Draft,
-    setup: &Setup,
-    journal: Option<&dyn Journal>,
-    renderer: &Renderer,
-    now: jiff::Timestamp,
-) -> anyhow::Result<Vec<(Step, Plan)>> {
-    let update = &plan.update;
-    let (Some(autopilot), Some(starts), Status::Scheduled, false) = (
-        &update.autopilot,
-        update.starts,
-        update.status,
-        draft.reminder,
-    ) else {
-        return Ok(Vec::new());
-    };
-    let mut plans = Vec::new();
-    for step in autopilot::steps(autopilot, starts, update.ends) {
-        if step.at <= now {
-            continue;
-        }
-        let mut draft = autopilot::draft(update, &step, autopilot);
-        draft.allow = plan.allowed.clone();
-        match plan::plan_for(Purpose::Lint, &draft, setup, journal, renderer, step.at)? {
-            Planning::New(phase) => plans.push((step, *phase)),
-            Planning::Rerun(_) => {}
-        }
-    }
-    Ok(plans)
+/// Whether the update or one of its later phases is refused.
+fn any_blocked(plan: &Plan, phases: &[(Step, Plan)]) -> bool {
+    plan.blocked() || phases.iter().any(|(_, phase)| phase.blocked())
 }
 
-/// The findings of the later phases, each line saying which phase it is about.
-fn print_phase_findings(phases: &[(Step, Plan)]) -> std::io::Result<()> {
+/// The update's findings, then its later phases', each of those lines saying which phase it is
+/// about; on stderr.
+fn print_all_findings(findings: &[Finding], phases: &[(Step, Plan)]) -> std::io::Result<()> {
     let mut err = std::io::stderr().lock();
+    report::print_findings(&mut err, crate::style::Stream::Err, findings)?;
     for (step, plan) in phases {
         if plan.findings.is_empty() {
             continue;
@@ -401,7 +368,7 @@ fn dry_run(
         Planning::New(plan) => plan,
     };
     let report = preview(&plan, true);
-    let phases = phase_plans(&plan, draft, setup, journal.as_deref(), renderer, now).usage()?;
+    let phases = plan::phases(&plan, draft, setup, journal.as_deref(), renderer, now).usage()?;
     let mut out = std::io::stdout().lock();
     if args.json {
         let mut value = serde_json::to_value(&report).usage()?;
@@ -435,15 +402,9 @@ fn dry_run(
             phase.print_renderings(&mut out).usage()?;
             phase.print_table(&mut out).usage()?;
         }
-        report::print_findings(
-            &mut std::io::stderr(),
-            crate::style::Stream::Err,
-            &report.findings,
-        )
-        .usage()?;
-        print_phase_findings(&phases).usage()?;
+        print_all_findings(&report.findings, &phases).usage()?;
     }
-    if report.blocked() || phases.iter().any(|(_, phase)| phase.blocked()) {
+    if any_blocked(&plan, &phases) {
         return Err(Error::Policy { said: args.json });
     }
     // A dry run that passes means the post would get as far as sending: every secret the

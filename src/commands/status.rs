@@ -173,15 +173,8 @@ fn rows(journal: &mut dyn Journal, now: Timestamp) -> anyhow::Result<Vec<Row>> {
         });
         let mut next_step = None;
         if let Some(update) = update.filter(|update| update.autopilot.is_some()) {
-            let starts = update.starts;
             let mut posted = |step: &crate::autopilot::Step| {
-                starts.is_some_and(|starts| {
-                    journal
-                        .update_by_key(&step.key(&update.incident, starts))
-                        .ok()
-                        .flatten()
-                        .is_some()
-                })
+                crate::autopilot::is_posted(&*journal, update, step).unwrap_or(false)
             };
             next_step = crate::autopilot::next(update, now, &mut posted).map(|step| NextStep {
                 step: step.name(),

@@ -23,7 +23,7 @@ use crate::update::{self, Update, format_time};
 
 /// What the tick did with one step.
 #[derive(Serialize)]
-struct Done1 {
+struct StepDone {
     incident: String,
     step: String,
     phase: autopilot::Phase,
@@ -55,11 +55,7 @@ pub(crate) fn run(cli: &Cli, args: &TickArgs) -> Result<Done, Error> {
         for action in autopilot::due(latest, now) {
             // A step whose key is in the journal went out already (at an earlier tick).
             if let Action::Post(step) = &action
-                && let Some(starts) = latest.starts
-                && journal
-                    .update_by_key(&step.key(&latest.incident, starts))
-                    .usage()?
-                    .is_some()
+                && autopilot::is_posted(&*journal, latest, step).usage()?
             {
                 continue;
             }
@@ -84,7 +80,7 @@ pub(crate) fn run(cli: &Cli, args: &TickArgs) -> Result<Done, Error> {
             Action::Post(step) => (step, None),
             Action::Skip(step, reason) => (step, Some(reason)),
         };
-        let mut result = Done1 {
+        let mut result = StepDone {
             incident: latest.incident.clone(),
             step: step.name(),
             phase: step.phase,

@@ -535,15 +535,13 @@ pub(crate) mod rows {
                     rendering
                 }
             };
-            found.push(Delivery {
-                rendering,
-                ..delivery(row)
-            });
+            found.push(delivery(row, rendering));
         }
         Ok(found)
     }
 
-    pub(crate) fn delivery(row: DeliveryRow) -> Delivery {
+    /// One delivery, its rendering read already (see [`deliveries`]).
+    fn delivery(row: DeliveryRow, rendering: Option<super::Arc<super::Rendering>>) -> Delivery {
         Delivery {
             id: row.id,
             channel: row.channel,
@@ -561,8 +559,7 @@ pub(crate) mod rows {
             error: row.error,
             note: row.note,
             rendered: row.rendered,
-            // A rendering this version cannot read (or none) is `None`: `retry` renders it again.
-            rendering: serde_json::from_str(&row.payload).unwrap_or(None),
+            rendering,
             started_at: row.started_at.and_then(|at| at.parse().ok()),
         }
     }
