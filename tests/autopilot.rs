@@ -3,63 +3,44 @@
 //! tick; two ticks at once; a cancelled and a rescheduled window — each post asserted once.
 
 use crate::support::emulator::Emulator;
-use crate::support::{Cmd, Workspace, json};
+use crate::support::{Cmd, Workspace, hook_and_banner, json};
 
 const ID: &str = "2026-11-22-database-upgrade";
 
 /// `hook` takes every phase; `quiet` leaves reminders out; the banner follows the state.
 fn workspace(emulator: &Emulator) -> Workspace {
-    Workspace::new(&format!(
-        r#"
-        [organization]
-        name = "Example Inc"
-        status_url = "https://status.example.com"
-
-        [dispatch]
-        timeout = "10s"
-        max_attempts = 2
-        retry_base = "10ms"
-
-        [[channel]]
-        name = "hook"
-        kind = "webhook"
-        url = "{}"
-
-        [[channel]]
-        name = "quiet"
-        kind = "webhook"
-        url = "{}"
-        phases = ["scheduled", "in-progress", "completed", "cancelled"]
-
-        [[channel]]
-        name = "banner"
-        kind = "banner"
-        html_path = "banner.html"
-        "#,
-        emulator.url("/json/hook"),
-        emulator.url("/json/quiet"),
-    ))
+    hook_and_banner(
+        emulator,
+        &format!(
+            r#"
+            [[channel]]
+            name = "quiet"
+            kind = "webhook"
+            url = "{}"
+            phases = ["scheduled", "in-progress", "completed", "cancelled"]
+            "#,
+            emulator.url("/json/quiet")
+        ),
+    )
 }
 
-/// Schedules the maintenance of the tests at 10:00 on the 22nd: Tue 24 Nov 02:00–03:00 UTC.
+/// The maintenance of the tests: Tue 24 Nov 02:00–03:00 UTC.
+const SCHEDULED: &[&str] = &[
+    "--status",
+    "scheduled",
+    "--title",
+    "Database upgrade",
+    "--message",
+    "We will upgrade the database; the app will be read-only.",
+    "--starts",
+    "2026-11-24T02:00:00Z",
+    "--ends",
+    "2026-11-24T03:00:00Z",
+];
+
+/// Schedules [`SCHEDULED`] at 10:00 on the 22nd.
 fn schedule(ws: &Workspace, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "post",
-        "--yes",
-        "-q",
-        "--status",
-        "scheduled",
-        "--title",
-        "Database upgrade",
-        "--message",
-        "We will upgrade the database; the app will be read-only.",
-        "--starts",
-        "2026-11-24T02:00:00Z",
-        "--ends",
-        "2026-11-24T03:00:00Z",
-    ];
-    args.extend_from_slice(extra);
-    ws.cmd(&args)
+    ws.cmd(&[&["post", "--yes", "-q"], SCHEDULED, extra].concat())
         .env("OUTAGE_NOW", "2026-11-22T10:00:00Z")
         .any_stdout()
         .run()
@@ -363,28 +344,19 @@ fn a_rescheduled_window_says_so_and_moves_the_reminders_and_a_cancelled_one_stop
         .run();
 }
 
+/// A completion message that names an internal host.
+const REFUSED_PHASE: &[&str] = &[
+    "--auto",
+    "--completed-message",
+    "Done. The cause of the delay was db-7.internal.",
+];
+
 #[test]
 fn every_phase_is_checked_when_scheduled_and_the_dry_run_shows_them() {
     let emulator = Emulator::start();
     let ws = workspace(&emulator);
     let output = ws
-        .cmd(&[
-            "post",
-            "--yes",
-            "--status",
-            "scheduled",
-            "--title",
-            "Database upgrade",
-            "--message",
-            "We will upgrade the database; the app will be read-only.",
-            "--starts",
-            "2026-11-24T02:00:00Z",
-            "--ends",
-            "2026-11-24T03:00:00Z",
-            "--auto",
-            "--completed-message",
-            "Done. The cause of the delay was db-7.internal.",
-        ])
+        .cmd(&[&["post", "--yes"], SCHEDULED, REFUSED_PHASE].concat())
         .stderr(
             "
             completed (2026-11-24T03:00:00Z): error[internal-marker]: the message contains \"db-7.internal\", which looks internal; move it to --internal-note
@@ -397,22 +369,7 @@ fn every_phase_is_checked_when_scheduled_and_the_dry_run_shows_them() {
     assert!(emulator.requests().is_empty());
     assert!(!ws.journal().exists() || ws.query("SELECT count(*) FROM updates") == ["0"]);
     // `lint` checks the phases too, without secrets or a journal.
-    ws.cmd(&[
-        "lint",
-        "--status",
-        "scheduled",
-        "--title",
-        "Database upgrade",
-        "--message",
-        "We will upgrade the database; the app will be read-only.",
-        "--starts",
-        "2026-11-24T02:00:00Z",
-        "--ends",
-        "2026-11-24T03:00:00Z",
-        "--auto",
-        "--completed-message",
-        "Done. The cause of the delay was db-7.internal.",
-    ])
+    ws.cmd(&[&["lint"], SCHEDULED, REFUSED_PHASE].concat())
     .stdout(
         "
         error[internal-marker]: completed: the message contains \"db-7.internal\", which looks internal; move it to --internal-note
@@ -423,23 +380,14 @@ fn every_phase_is_checked_when_scheduled_and_the_dry_run_shows_them() {
     .run();
 
     let output = ws
-        .cmd(&[
-            "post",
-            "--dry-run",
-            "--status",
-            "scheduled",
-            "--title",
-            "Database upgrade",
-            "--message",
-            "We will upgrade the database; the app will be read-only.",
-            "--starts",
-            "2026-11-24T02:00:00Z",
-            "--ends",
-            "2026-11-24T03:00:00Z",
-            "--remind",
-            "1h",
-            "--auto",
-        ])
+        .cmd(
+            &[
+                &["post", "--dry-run"],
+                SCHEDULED,
+                &["--remind", "1h", "--auto"],
+            ]
+            .concat(),
+        )
         .any_stdout()
         .run();
     let shown = String::from_utf8(output.stdout).unwrap();

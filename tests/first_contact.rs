@@ -134,8 +134,9 @@ fn completions_and_the_man_page_cover_every_command() {
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         let output = ws.cmd(&["completions", shell]).any_stdout().run();
         let script = String::from_utf8(output.stdout).unwrap();
+        let words = words(&script);
         for command in commands {
-            assert!(script.contains(command), "{shell} lacks {command}");
+            assert!(words.contains(command), "{shell} lacks {command}");
         }
         assert!(script.contains("dry-run"), "{shell} lacks post's flags");
     }
@@ -158,12 +159,22 @@ fn completions_and_the_man_page_cover_every_command() {
     assert!(man.starts_with(".ie") || man.starts_with(".TH"), "{man}");
     assert!(man.contains(".TH outage 1"));
     for command in commands {
-        assert!(man.contains(command), "the man page lacks {command}");
+        assert!(
+            man.contains(&format!("outage\\-{command}(1)")),
+            "the man page lacks {command}"
+        );
     }
     ws.cmd(&["completions", "tcsh"])
         .any_stderr()
         .status(2)
         .run();
+}
+
+/// The words of a script or page: what a command name must be, not part of a longer word
+/// (`man` is in `command`).
+fn words(text: &str) -> std::collections::HashSet<&str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .collect()
 }
 
 /// The post of the example, sent to the banner only.
@@ -418,19 +429,8 @@ fn the_confirmation_shows_what_goes_out_before_asking() {
             1,
         );
     assert_ne!(config, EXAMPLE, "the example's chat sections moved");
-    let ws = Workspace::new(&config);
-    let quoted: Vec<String> = OPEN.iter().map(|arg| format!("'{arg}'")).collect();
-    let line = format!("{} post {}", crate::support::OUTAGE, quoted.join(" "));
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &line, "/dev/null"])
-        .current_dir(ws.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", ws.path())
+    let ws = Workspace::new(&config)
         .env("TERM", "dumb")
-        .env("OUTAGE_CONFIG", ws.file("channels.toml"))
-        .env("OUTAGE_STATE", ws.journal())
-        .env("OUTAGE_NOW", crate::support::NOW)
         .env(
             "SLACK_WEBHOOK_URL",
             "https://hooks.slack.com/services/T0/B0/secretsecret",
@@ -438,7 +438,12 @@ fn the_confirmation_shows_what_goes_out_before_asking() {
         .env(
             "DISCORD_WEBHOOK_URL",
             "https://discord.com/api/webhooks/1/secretsecret",
-        )
+        );
+    let quoted: Vec<String> = OPEN.iter().map(|arg| format!("'{arg}'")).collect();
+    let line = format!("{} post {}", crate::support::OUTAGE, quoted.join(" "));
+    let mut child = ws
+        .command("script")
+        .args(["-qec", &line, "/dev/null"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -1,32 +1,10 @@
 use std::time::{Duration, Instant};
 
 use crate::support::emulator::{Emulator, Fault};
-use crate::support::{OPEN, Workspace, json};
+use crate::support::{OPEN, Workspace, hook_and_banner, json};
 
 fn workspace(emulator: &Emulator) -> Workspace {
-    Workspace::new(&format!(
-        r#"
-        [organization]
-        name = "Example Inc"
-        status_url = "https://status.example.com"
-
-        [dispatch]
-        timeout = "10s"
-        max_attempts = 2
-        retry_base = "10ms"
-
-        [[channel]]
-        name = "hook"
-        kind = "webhook"
-        url = "{}"
-
-        [[channel]]
-        name = "banner"
-        kind = "banner"
-        html_path = "banner.html"
-        "#,
-        emulator.url("/json/hook"),
-    ))
+    hook_and_banner(emulator, "")
 }
 
 fn post(ws: &Workspace, args: &[&str]) -> std::process::Output {

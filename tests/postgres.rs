@@ -11,32 +11,11 @@ use std::time::{Duration, Instant};
 
 use crate::support::emulator::{Emulator, Fault};
 use crate::support::postgres::{PASSWORD, Server};
-use crate::support::{LIFE, OPEN, Workspace, json};
+use crate::support::{LIFE, OPEN, Workspace, hook_and_banner, json};
 
 /// A working folder of its own (a "machine"), journaling to `url`.
-fn machine(emulator: &Emulator, url: &str, extra: &str) -> Workspace {
-    Workspace::new(&format!(
-        r#"
-        [organization]
-        name = "Example Inc"
-        status_url = "https://status.example.com"
-        [dispatch]
-        timeout = "10s"
-        max_attempts = 2
-        retry_base = "10ms"
-        [[channel]]
-        name = "hook"
-        kind = "webhook"
-        url = "{}"
-        [[channel]]
-        name = "banner"
-        kind = "banner"
-        html_path = "banner.html"
-        {extra}
-        "#,
-        emulator.url("/json/hook"),
-    ))
-    .env("OUTAGE_STATE", url)
+fn machine(emulator: &Emulator, url: &str) -> Workspace {
+    hook_and_banner(emulator, "").env("OUTAGE_STATE", url)
 }
 
 fn post(ws: &Workspace, args: &[&str]) -> serde_json::Value {
@@ -55,7 +34,7 @@ fn a_whole_incident_lives_in_postgresql() {
     };
     let url = server.database("life");
     let emulator = Emulator::start();
-    let ws = machine(&emulator, &url, "");
+    let ws = machine(&emulator, &url);
     for update in LIFE {
         post(&ws, update);
     }
@@ -121,8 +100,8 @@ fn two_machines_share_one_journal() {
     let url = server.database("team");
     let emulator = Emulator::start();
     emulator.with(|inner| inner.latency = Some(Duration::from_millis(150)));
-    let laptop = machine(&emulator, &url, "");
-    let bastion = machine(&emulator, &url, "");
+    let laptop = machine(&emulator, &url);
+    let bastion = machine(&emulator, &url);
     post(&laptop, OPEN);
     let follow_up = |ws: &Workspace, n: usize| {
         let message = format!("Update {n} from {}.", ws.path().display());
@@ -270,8 +249,8 @@ fn a_killed_post_is_finished_from_another_machine() {
     let url = server.database("killed");
     let emulator = Emulator::start();
     emulator.fail("/json/hook", vec![Fault::Delay(Duration::from_secs(30))]);
-    let laptop = machine(&emulator, &url, "");
-    let bastion = machine(&emulator, &url, "");
+    let laptop = machine(&emulator, &url);
+    let bastion = machine(&emulator, &url);
     let mut child = laptop
         .cmd(&[&["post", "--yes", "-q"], OPEN].concat())
         .spawn();
@@ -336,14 +315,11 @@ fn a_lost_database_is_handled_like_a_lost_disk() {
     };
     let url = server.database("lost");
     let emulator = Emulator::start();
-    let ws = machine(
-        &emulator,
-        &url,
-        &format!(
-            "[[channel]]\nname = \"chat\"\nkind = \"webhook\"\nformat = \"slack\"\nurl = \"{}\"",
-            emulator.url("/slack/chat")
-        ),
+    let chat = format!(
+        "[[channel]]\nname = \"chat\"\nkind = \"webhook\"\nformat = \"slack\"\nurl = \"{}\"",
+        emulator.url("/slack/chat")
     );
+    let ws = hook_and_banner(&emulator, &chat).env("OUTAGE_STATE", &url);
     server.stop();
     let output = ws
         .cmd(&[&["post", "--yes"], OPEN].concat())
@@ -411,7 +387,7 @@ fn libpq_environment_and_url_env_work_as_users_expect() {
     };
     server.database("env");
     let emulator = Emulator::start();
-    let ws = machine(&emulator, "postgresql://", "")
+    let ws = machine(&emulator, "postgresql://")
         .env("PGHOST", "127.0.0.1")
         .env("PGPORT", &server.port.to_string())
         .env("PGUSER", "postgres")
@@ -479,7 +455,7 @@ fn tls_honours_sslmode_and_sslrootcert() {
         .unwrap();
     server.enable_tls(&cert.pem(), &key.serialize_pem());
     let emulator = Emulator::start();
-    let ws = machine(&emulator, "", "");
+    let ws = machine(&emulator, "");
     ws.write("root.pem", &ca.pem());
     let other = rcgen::CertifiedIssuer::self_signed(
         {
@@ -665,7 +641,7 @@ fn the_readmes_least_privilege_roles_work() {
         )
     };
     let emulator = Emulator::start();
-    let ws = machine(&emulator, &url("outage", "role-password-1"), "");
+    let ws = machine(&emulator, &url("outage", "role-password-1"));
     post(&ws, OPEN);
     let tables: Vec<String> = team
         .query(
@@ -723,7 +699,7 @@ fn ticks_on_two_machines_post_each_step_once() {
     };
     let url = server.database("ticks");
     let emulator = Emulator::start();
-    let machines = [machine(&emulator, &url, ""), machine(&emulator, &url, "")];
+    let machines = [machine(&emulator, &url), machine(&emulator, &url)];
     machines[0]
         .cmd(&[
             "post",

@@ -67,6 +67,34 @@ pub const LIFE: [&[&str]; 4] = [
 /// The first update of [`LIFE`]: a new incident.
 pub const OPEN: &[&str] = LIFE[0];
 
+/// The workspace most tests use: a JSON webhook `hook` on the emulator and a `banner`, with
+/// short retries; `between` adds channels between the two.
+pub fn hook_and_banner(emulator: &emulator::Emulator, between: &str) -> Workspace {
+    Workspace::new(&format!(
+        r#"
+        [organization]
+        name = "Example Inc"
+        status_url = "https://status.example.com"
+
+        [dispatch]
+        timeout = "10s"
+        max_attempts = 2
+        retry_base = "10ms"
+
+        [[channel]]
+        name = "hook"
+        kind = "webhook"
+        url = "{}"
+        {between}
+        [[channel]]
+        name = "banner"
+        kind = "banner"
+        html_path = "banner.html"
+        "#,
+        emulator.url("/json/hook"),
+    ))
+}
+
 /// A temporary folder holding `channels.toml` and the journal.
 pub struct Workspace {
     dir: tempfile::TempDir,
@@ -122,19 +150,8 @@ impl Workspace {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Cmd {
-        let mut command = Command::new(OUTAGE);
-        command
-            .current_dir(self.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", self.path())
-            .env("OUTAGE_CONFIG", self.file("channels.toml"))
-            .env("OUTAGE_STATE", self.journal())
-            .env("OUTAGE_NOW", NOW)
-            .args(args);
-        for (key, value) in &self.env {
-            command.env(key, value);
-        }
+        let mut command = self.command(OUTAGE);
+        command.args(args);
         Cmd {
             command,
             secrets: self.secrets(),
@@ -145,6 +162,24 @@ impl Workspace {
             stderr: Expect::Exactly(String::new()),
             status: Some(0),
         }
+    }
+
+    /// `program` in this workspace, with the environment every command here gets: nothing from
+    /// the test's own but `PATH`, then the workspace's config, journal, "now" and variables.
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command
+            .current_dir(self.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .env("OUTAGE_CONFIG", self.file("channels.toml"))
+            .env("OUTAGE_STATE", self.journal())
+            .env("OUTAGE_NOW", NOW);
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        command
     }
 
     /// Runs a SQL query on the journal and returns the rows as `|`-joined text lines.
