@@ -3,7 +3,7 @@
 //! tick; two ticks at once; a cancelled and a rescheduled window — each post asserted once.
 
 use crate::support::emulator::Emulator;
-use crate::support::{Cmd, Workspace, hook_and_banner, json};
+use crate::support::{Cmd, MAINTENANCE, Workspace, hook_and_banner, json};
 
 const ID: &str = "2026-11-22-database-upgrade";
 
@@ -24,23 +24,9 @@ fn workspace(emulator: &Emulator) -> Workspace {
     )
 }
 
-/// The maintenance of the tests: Tue 24 Nov 02:00–03:00 UTC.
-const SCHEDULED: &[&str] = &[
-    "--status",
-    "scheduled",
-    "--title",
-    "Database upgrade",
-    "--message",
-    "We will upgrade the database; the app will be read-only.",
-    "--starts",
-    "2026-11-24T02:00:00Z",
-    "--ends",
-    "2026-11-24T03:00:00Z",
-];
-
-/// Schedules [`SCHEDULED`] at 10:00 on the 22nd.
+/// Schedules [`MAINTENANCE`] at 10:00 on the 22nd.
 fn schedule(ws: &Workspace, extra: &[&str]) -> std::process::Output {
-    ws.cmd(&[&["post", "--yes", "-q"], SCHEDULED, extra].concat())
+    ws.cmd(&[&["post", "--yes", "-q"], MAINTENANCE, extra].concat())
         .env("OUTAGE_NOW", "2026-11-22T10:00:00Z")
         .any_stdout()
         .run()
@@ -356,7 +342,7 @@ fn every_phase_is_checked_when_scheduled_and_the_dry_run_shows_them() {
     let emulator = Emulator::start();
     let ws = workspace(&emulator);
     let output = ws
-        .cmd(&[&["post", "--yes"], SCHEDULED, REFUSED_PHASE].concat())
+        .cmd(&[&["post", "--yes"], MAINTENANCE, REFUSED_PHASE].concat())
         .stderr(
             "
             completed (2026-11-24T03:00:00Z): error[internal-marker]: the message contains \"db-7.internal\", which looks internal; move it to --internal-note
@@ -369,7 +355,7 @@ fn every_phase_is_checked_when_scheduled_and_the_dry_run_shows_them() {
     assert!(emulator.requests().is_empty());
     assert!(!ws.journal().exists() || ws.query("SELECT count(*) FROM updates") == ["0"]);
     // `lint` checks the phases too, without secrets or a journal.
-    ws.cmd(&[&["lint"], SCHEDULED, REFUSED_PHASE].concat())
+    ws.cmd(&[&["lint"], MAINTENANCE, REFUSED_PHASE].concat())
     .stdout(
         "
         error[internal-marker]: completed: the message contains \"db-7.internal\", which looks internal; move it to --internal-note
@@ -383,7 +369,7 @@ fn every_phase_is_checked_when_scheduled_and_the_dry_run_shows_them() {
         .cmd(
             &[
                 &["post", "--dry-run"],
-                SCHEDULED,
+                MAINTENANCE,
                 &["--remind", "1h", "--auto"],
             ]
             .concat(),

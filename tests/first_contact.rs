@@ -2,7 +2,7 @@
 //! colour, `incidents`, `history`'s facts, `-q`, a dry run that checks secrets, and the
 //! confirmation that shows what goes out.
 
-use crate::support::{LIFE, OPEN, Workspace, json};
+use crate::support::{LIFE, MAINTENANCE, OPEN, Workspace, json};
 
 const EXAMPLE: &str = include_str!("../channels.example.toml");
 
@@ -237,21 +237,7 @@ fn incidents_lists_open_and_closed_newest_first_with_filters() {
     };
     at("2026-11-21T09:00:00Z", LIFE[0]);
     at("2026-11-21T09:30:00Z", LIFE[3]);
-    at(
-        "2026-11-22T09:00:00Z",
-        &[
-            "--status",
-            "scheduled",
-            "--title",
-            "Database upgrade",
-            "--message",
-            "We will upgrade the database; the app will be read-only.",
-            "--starts",
-            "2026-11-24T02:00:00Z",
-            "--ends",
-            "2026-11-24T03:00:00Z",
-        ],
-    );
+    at("2026-11-22T09:00:00Z", MAINTENANCE);
     at(
         "2026-11-22T10:00:00Z",
         &[

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::emulator::{Emulator, Fault};
 use crate::support::postgres::{PASSWORD, Server};
-use crate::support::{LIFE, OPEN, Workspace, hook_and_banner, json};
+use crate::support::{LIFE, MAINTENANCE, OPEN, Workspace, hook_and_banner, json};
 
 /// A working folder of its own (a "machine"), journaling to `url`.
 fn machine(emulator: &Emulator, url: &str) -> Workspace {
@@ -701,24 +701,14 @@ fn ticks_on_two_machines_post_each_step_once() {
     let emulator = Emulator::start();
     let machines = [machine(&emulator, &url), machine(&emulator, &url)];
     machines[0]
-        .cmd(&[
-            "post",
-            "--yes",
-            "-q",
-            "--status",
-            "scheduled",
-            "--title",
-            "Database upgrade",
-            "--message",
-            "We will upgrade the database; the app will be read-only.",
-            "--starts",
-            "2026-11-24T02:00:00Z",
-            "--ends",
-            "2026-11-24T03:00:00Z",
-            "--remind",
-            "1h",
-            "--auto",
-        ])
+        .cmd(
+            &[
+                &["post", "--yes", "-q"],
+                MAINTENANCE,
+                &["--remind", "1h", "--auto"],
+            ]
+            .concat(),
+        )
         .any_stdout()
         .run();
     for now in [

@@ -64,6 +64,20 @@ pub const LIFE: [&[&str]; 4] = [
     ],
 ];
 
+/// A maintenance scheduled for Tue 24 Nov 02:00–03:00 UTC, as `post` arguments.
+pub const MAINTENANCE: &[&str] = &[
+    "--status",
+    "scheduled",
+    "--title",
+    "Database upgrade",
+    "--message",
+    "We will upgrade the database; the app will be read-only.",
+    "--starts",
+    "2026-11-24T02:00:00Z",
+    "--ends",
+    "2026-11-24T03:00:00Z",
+];
+
 /// The first update of [`LIFE`]: a new incident.
 pub const OPEN: &[&str] = LIFE[0];
 
