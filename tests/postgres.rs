@@ -746,3 +746,63 @@ fn ticks_on_two_machines_post_each_step_once() {
         ["scheduled", "scheduled", "in-progress", "completed"]
     );
 }
+
+/// A database that holds someone else's `incidents` table is refused by name, untouched; one
+/// that holds outage's journal, created by another process a moment before, is not mistaken for
+/// it (the tables are read in one snapshot).
+#[test]
+fn a_foreign_incidents_table_is_refused_and_a_fresh_journal_is_not() {
+    let Some(server) =
+        Server::start("a_foreign_incidents_table_is_refused_and_a_fresh_journal_is_not")
+    else {
+        return;
+    };
+    let url = server.database("foreign");
+    server
+        .client("foreign")
+        .batch_execute("CREATE TABLE incidents (id int)")
+        .unwrap();
+    let emulator = Emulator::start();
+    let ws = machine(&emulator, &url);
+    let output = ws
+        .cmd(&[&["post", "--yes", "-q"], OPEN].concat())
+        .any_stderr()
+        .status(2)
+        .run();
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("holds an `incidents` table that is not outage's"),
+        "{output:?}"
+    );
+    assert!(emulator.requests().is_empty());
+
+    // Ten machines posting their first update at once to an empty database: each opens two
+    // connections while one of them creates the tables; none calls the journal foreign.
+    let url = server.database("fresh");
+    let machines: Vec<_> = (0..10).map(|_| machine(&emulator, &url)).collect();
+    let children: Vec<_> = machines
+        .iter()
+        .enumerate()
+        .map(|(n, ws)| {
+            let title = format!("Outage {n}");
+            ws.cmd(&[
+                "post",
+                "--yes",
+                "-q",
+                "--status",
+                "investigating",
+                "--title",
+                &title,
+                "--message",
+                "Some customers cannot log in.",
+                "--next-update",
+                "30m",
+            ])
+            .spawn()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{output:?}");
+    }
+}

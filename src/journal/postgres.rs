@@ -168,7 +168,7 @@ impl Postgres {
     /// The schema version and whether this role may write the journal, `None` when the
     /// database holds no journal yet. One round trip when it does: every command opens it.
     fn state(&self) -> anyhow::Result<Option<(u32, bool)>> {
-        let client = &mut *self.client.borrow_mut();
+        let mut client = self.client.borrow_mut();
         match client.query_typed_one(
             "SELECT max(version), has_table_privilege('deliveries', 'INSERT')
                  AND has_table_privilege('deliveries', 'UPDATE')
@@ -182,10 +182,23 @@ impl Postgres {
             Err(err) if err.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) => {}
             Err(err) => return Err(err.into()),
         }
-        let incidents: Option<String> = client
-            .query_typed_one("SELECT to_regclass('incidents')::text", &[])?
-            .get(0);
-        if incidents.is_some() {
+        // Both tables in one snapshot, from the catalog: another process may have created the
+        // journal since the query above (its tables appear together when it commits), which is
+        // not a foreign `incidents` table.
+        let row = client.query_typed_one(
+            "SELECT
+                 EXISTS (SELECT 1 FROM pg_catalog.pg_tables
+                     WHERE schemaname = current_schema() AND tablename = 'outage_schema'),
+                 EXISTS (SELECT 1 FROM pg_catalog.pg_tables
+                     WHERE schemaname = current_schema() AND tablename = 'incidents')",
+            &[],
+        )?;
+        let (ours, incidents): (bool, bool) = (row.get(0), row.get(1));
+        if ours {
+            drop(client);
+            return self.state();
+        }
+        if incidents {
             bail!(
                 "{} holds an `incidents` table that is not outage's; give the journal a \
                  database or schema of its own",
