@@ -444,28 +444,12 @@ fn tls_honours_sslmode_and_sslrootcert() {
         return;
     };
     server.database("tls");
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    server.enable_tls(&cert.pem(), &key.serialize_pem());
+    let authority = crate::support::tls::Authority::for_name("localhost");
+    server.enable_tls(&authority.cert_pem, &authority.key_pem);
     let emulator = Emulator::start();
     let ws = machine(&emulator, "");
-    ws.write("root.pem", &ca.pem());
-    let other = rcgen::CertifiedIssuer::self_signed(
-        {
-            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-            params
-        },
-        rcgen::KeyPair::generate().unwrap(),
-    )
-    .unwrap();
+    ws.write("root.pem", &authority.ca_pem);
+    let other = crate::support::tls::ca();
     ws.write("other.pem", &other.pem());
     let url = |host: &str, mode: &str, root: &str| {
         let mut url = format!(

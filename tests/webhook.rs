@@ -384,6 +384,53 @@ fn a_refused_connection_is_transient() {
     );
 }
 
+/// HTTPS is checked against the system's roots (`SSL_CERT_FILE` names them, as for OpenSSL):
+/// a server whose certificate no trusted root signed gets nothing, and the same server is
+/// reached once its CA is trusted. The checking verifier is made while the post runs, after
+/// the client (src/tls.rs): it must still check.
+#[test]
+fn https_certificates_are_checked_against_the_systems_roots() {
+    let emulator = Emulator::start();
+    let (https, ca_pem) = crate::support::tls::front(&emulator.base);
+    let config = format!(
+        r#"
+        [organization]
+        name = "Example Inc"
+        [dispatch]
+        max_attempts = 1
+        [[channel]]
+        name = "hook"
+        kind = "webhook"
+        url = "{https}/json/hook"
+        "#
+    );
+    let untrusted = Workspace::new(&config);
+    let output = untrusted
+        .cmd(&[POST, &["--json"]].concat())
+        .any_stdout()
+        .status(1)
+        .run();
+    let report = json(&output);
+    assert_eq!(outcomes(&report), ["hook failed 1"]);
+    let error = report["deliveries"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("invalid peer certificate: UnknownIssuer"),
+        "{error}"
+    );
+    assert!(emulator.requests_to("/json/hook").is_empty());
+
+    let trusted = Workspace::new(&config);
+    trusted.write("ca.pem", &ca_pem);
+    let roots = trusted.file("ca.pem").display().to_string();
+    let trusted = trusted.env("SSL_CERT_FILE", &roots);
+    let output = trusted
+        .cmd(&[POST, &["--json"]].concat())
+        .any_stdout()
+        .run();
+    assert_eq!(outcomes(&json(&output)), ["hook delivered 1"]);
+    assert_eq!(emulator.requests_to("/json/hook").len(), 1);
+}
+
 #[test]
 fn secrets_never_appear_in_output_or_the_journal() {
     let emulator = emulator();

@@ -87,8 +87,8 @@ pub(crate) fn parse(rest: toml::Table, base: &Path) -> anyhow::Result<Arc<dyn Ki
 }
 
 impl Kind for Bluesky {
-    fn uses_http(&self) -> bool {
-        true
+    fn uses_https(&self) -> bool {
+        self.pds.scheme() == "https"
     }
 
     fn name(&self) -> &'static str {

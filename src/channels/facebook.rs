@@ -109,8 +109,8 @@ pub(crate) fn parse(rest: toml::Table, base: &Path) -> anyhow::Result<Arc<dyn Ki
 }
 
 impl Kind for Facebook {
-    fn uses_http(&self) -> bool {
-        true
+    fn uses_https(&self) -> bool {
+        self.graph_base.scheme() == "https"
     }
 
     fn name(&self) -> &'static str {

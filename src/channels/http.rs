@@ -9,19 +9,17 @@ use reqwest::header::HeaderMap;
 use super::Failure;
 use crate::limits::RESPONSE;
 
-/// The client every channel shares, made once per process (see [`prepare`]).
+/// The client every channel shares, made once per process.
 static SHARED: std::sync::OnceLock<Result<reqwest::Client, String>> = std::sync::OnceLock::new();
 
-/// Starts making the shared client on a thread of its own: loading the system's root
-/// certificates takes milliseconds that a post spends meanwhile on reading, planning and
-/// recording.
+/// Starts making the system's certificate verifier on a thread of its own: loading the root
+/// certificates takes milliseconds that a post spends meanwhile on reading, planning, recording
+/// and connecting (see [`crate::tls`]).
 pub(crate) fn prepare() {
-    std::thread::spawn(|| {
-        let _ = shared();
-    });
+    std::thread::spawn(crate::tls::warm);
 }
 
-/// The shared client (waiting for [`prepare`]'s thread when it is still at work).
+/// The shared client.
 pub(crate) fn shared() -> anyhow::Result<reqwest::Client> {
     SHARED
         .get_or_init(|| client().map_err(|err| format!("{err:#}")))
@@ -33,6 +31,7 @@ pub(crate) fn shared() -> anyhow::Result<reqwest::Client> {
 fn client() -> anyhow::Result<reqwest::Client> {
     crate::tls::provider();
     reqwest::Client::builder()
+        .tls_backend_preconfigured(crate::tls::http_config()?)
         .user_agent(concat!("outage/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())

@@ -110,8 +110,8 @@ impl Mastodon {
 }
 
 impl Kind for Mastodon {
-    fn uses_http(&self) -> bool {
-        true
+    fn uses_https(&self) -> bool {
+        self.instance.scheme() == "https"
     }
 
     fn name(&self) -> &'static str {

@@ -240,8 +240,9 @@ pub(crate) trait Kind: fmt::Debug + Send + Sync {
         Ok(None)
     }
 
-    /// Whether its adapter sends over HTTP (the shared client is then made early).
-    fn uses_http(&self) -> bool {
+    /// Whether its adapter may connect over HTTPS: the system's root certificates are then
+    /// loaded on a thread of their own while the post is prepared.
+    fn uses_https(&self) -> bool {
         false
     }
 

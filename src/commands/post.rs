@@ -22,13 +22,13 @@ use crate::wording::rules::Finding;
 
 pub(crate) fn run(cli: &Cli, args: &PostArgs) -> Result<Done, Error> {
     let setup = Setup::load(cli).usage()?;
-    // The HTTP client (with the system's root certificates) is made on a thread of its own
-    // while the rest of the post is prepared.
+    // The system's root certificates are loaded on a thread of their own while the rest of
+    // the post is prepared (and not at all when every channel is plain HTTP or no HTTP).
     if !args.dry_run
         && setup
             .channels
             .iter()
-            .any(|c| c.enabled && c.kind.uses_http())
+            .any(|c| c.enabled && c.kind.uses_https())
     {
         crate::channels::http::prepare();
     }

@@ -11,6 +11,7 @@ pub mod mastodon;
 pub mod postgres;
 pub mod smtp;
 pub mod statuspage;
+pub mod tls;
 pub mod twitter_text;
 pub mod x;
 

@@ -130,8 +130,10 @@ pub(crate) fn parse(rest: toml::Table, base: &Path) -> anyhow::Result<Arc<dyn Ki
 }
 
 impl Kind for Webhook {
-    fn uses_http(&self) -> bool {
-        true
+    fn uses_https(&self) -> bool {
+        // A URL from the environment or a subscriber list may be HTTPS.
+        !matches!(&self.url, Some(UrlSource::Literal(url)) if url.scheme() == "http")
+            || self.urls_file.is_some()
     }
 
     fn name(&self) -> &'static str {

@@ -112,8 +112,8 @@ pub(crate) fn parse(rest: toml::Table, base: &Path) -> anyhow::Result<Arc<dyn Ki
 }
 
 impl Kind for X {
-    fn uses_http(&self) -> bool {
-        true
+    fn uses_https(&self) -> bool {
+        self.api_base.scheme() == "https"
     }
 
     fn name(&self) -> &'static str {
