@@ -288,7 +288,7 @@ pub(crate) async fn dispatch(
         });
     }
     drop(sender);
-    let mut finished: Vec<(usize, String, Outcome)> = Vec::new();
+    let mut finished: Vec<(usize, String, Outcome)> = Vec::with_capacity(states.len());
     let mut interrupt = std::pin::pin!(interrupt);
     let interrupted = loop {
         tokio::select! {

@@ -83,7 +83,7 @@ pub(crate) struct DeliveryReport {
     pub(crate) error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) note: Option<String>,
-    pub(crate) rendered: Option<String>,
+    pub(crate) rendered: Option<std::sync::Arc<str>>,
     /// The whole rendering, in a dry run: every post, the subject, the payload, every file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) rendering: Option<crate::channels::Rendering>,

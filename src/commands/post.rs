@@ -199,6 +199,9 @@ pub(crate) fn publish(
         },
     )
     .after_recording()?;
+    // The runtime and the adapters go before the report is read: a list's idle connections
+    // (a thousand of them, with their buffers) are not held while 10,000 rows are.
+    drop(ready);
     let report = Report {
         findings: plan.findings.clone(),
         opened: plan.opens(),
@@ -319,7 +322,7 @@ fn preview(plan: &Plan, dry_run: bool) -> Report {
             rendered: planned
                 .rendering
                 .as_ref()
-                .map(|rendering| rendering.shown()),
+                .map(|rendering| rendering.shown().into()),
             rendering: planned.rendering.clone().filter(|_| dry_run),
             started_at: None,
         })

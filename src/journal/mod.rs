@@ -253,7 +253,8 @@ pub(crate) struct Delivery {
     pub(crate) attempts: u32,
     pub(crate) error: Option<String>,
     pub(crate) note: Option<String>,
-    pub(crate) rendered: String,
+    /// The text shown for it; the recipients of a list share one.
+    pub(crate) rendered: Arc<str>,
     pub(crate) rendering: Option<Arc<Rendering>>,
     /// When the first attempt began (for idempotency keys that expire).
     pub(crate) started_at: Option<Timestamp>,
@@ -514,12 +515,13 @@ pub(crate) mod rows {
     }
 
     /// The deliveries of one update, read in order. The recipients of a list share one stored
-    /// rendering, so each distinct payload is parsed once and shared; rows are converted as they
-    /// are read, so 10,000 payloads are never held at once.
+    /// rendering, so each distinct payload is parsed once and shared, and so is the text shown
+    /// for it; rows are converted as they are read, so 10,000 payloads are never held at once.
     pub(crate) fn deliveries<E>(
         rows: impl IntoIterator<Item = Result<DeliveryRow, E>>,
     ) -> Result<Vec<Delivery>, E> {
         let mut last: Option<(String, Option<super::Arc<super::Rendering>>)> = None;
+        let mut shown: Option<super::Arc<str>> = None;
         let mut found = Vec::new();
         for row in rows {
             let mut row = row?;
@@ -535,13 +537,22 @@ pub(crate) mod rows {
                     rendering
                 }
             };
-            found.push(delivery(row, rendering));
+            let rendered = match shown {
+                Some(text) if *text == *row.rendered => text,
+                _ => super::Arc::from(std::mem::take(&mut row.rendered)),
+            };
+            shown = Some(rendered.clone());
+            found.push(delivery(row, rendering, rendered));
         }
         Ok(found)
     }
 
     /// One delivery, its rendering read already (see [`deliveries`]).
-    fn delivery(row: DeliveryRow, rendering: Option<super::Arc<super::Rendering>>) -> Delivery {
+    fn delivery(
+        row: DeliveryRow,
+        rendering: Option<super::Arc<super::Rendering>>,
+        rendered: super::Arc<str>,
+    ) -> Delivery {
         Delivery {
             id: row.id,
             channel: row.channel,
@@ -558,7 +569,7 @@ pub(crate) mod rows {
             attempts: u32::try_from(row.attempts).unwrap_or(0),
             error: row.error,
             note: row.note,
-            rendered: row.rendered,
+            rendered,
             rendering,
             started_at: row.started_at.and_then(|at| at.parse().ok()),
         }
@@ -576,4 +587,59 @@ pub(crate) fn check_sequence(update: &Update, last: Option<u32>) -> anyhow::Resu
         expected
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, text: &str) -> DeliveryRow {
+        let rendering = Some(Rendering::text(text.to_owned()));
+        DeliveryRow {
+            id: id.into(),
+            update_id: "u".into(),
+            channel: "subscribers".into(),
+            kind: "webhook".into(),
+            target: format!("https://hooks.example.com/{id}"),
+            state: "pending".into(),
+            remote_id: None,
+            parts: None,
+            url: None,
+            attempts: 0,
+            error: None,
+            note: None,
+            rendered: text.into(),
+            payload: serde_json::to_string(&rendering).unwrap(),
+            created_at: "2026-11-22T10:00:00Z".into(),
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
+    /// A list's recipients share one rendering and one shown text, as read; a different one
+    /// after them is its own.
+    #[test]
+    fn a_run_of_rows_shares_its_rendering_and_text() {
+        let rows = ["a", "b", "c"]
+            .map(|id| row(id, "Investigating: login failures"))
+            .into_iter()
+            .chain([row("d", "Resolved: login failures")])
+            .map(Ok::<_, std::convert::Infallible>);
+        let read = rows::deliveries(rows).unwrap();
+        let texts: Vec<&str> = read.iter().map(|d| &*d.rendered).collect();
+        assert_eq!(
+            texts,
+            [
+                "Investigating: login failures",
+                "Investigating: login failures",
+                "Investigating: login failures",
+                "Resolved: login failures"
+            ]
+        );
+        assert!(Arc::ptr_eq(&read[0].rendered, &read[2].rendered));
+        assert!(!Arc::ptr_eq(&read[2].rendered, &read[3].rendered));
+        let rendering = |n: usize| read[n].rendering.clone().unwrap();
+        assert!(Arc::ptr_eq(&rendering(0), &rendering(2)));
+        assert_eq!(rendering(3).text, "Resolved: login failures");
+    }
 }
