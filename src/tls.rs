@@ -8,6 +8,7 @@
 //! on a thread of its own meanwhile ([`warm`]) and only the first certificate check waits for
 //! it, a round trip or two after the first connection started.
 
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -37,6 +38,45 @@ pub(crate) fn http_config() -> anyhow::Result<rustls::ClientConfig> {
 /// Makes the system's verifier now, so that the first handshake does not wait for it.
 pub(crate) fn warm() {
     let _ = system(&Arc::new(rustls::crypto::ring::default_provider()));
+}
+
+/// Whether there are root certificates to read, checked before anything is recorded: a machine
+/// without them (a container without the `ca-certificates` package, a mistyped `SSL_CERT_FILE`)
+/// gets one clear error, not a failed delivery on every HTTPS channel. The same places as the
+/// verifier reads: `SSL_CERT_FILE` and `SSL_CERT_DIR` when either is set, else where OpenSSL
+/// looks. A read that failed already (a file of no certificates) is reported too.
+pub(crate) fn check_roots() -> anyhow::Result<()> {
+    const FIX: &str = "install the ca-certificates package, or name a file of root certificates \
+                       in SSL_CERT_FILE";
+    let file = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
+    let dirs: Vec<PathBuf> = std::env::var_os("SSL_CERT_DIR")
+        .map(|dirs| std::env::split_paths(&dirs).collect())
+        .unwrap_or_default();
+    let named = file.is_some() || !dirs.is_empty();
+    let (file, dirs) = if named {
+        (file, dirs)
+    } else {
+        let probe = openssl_probe::probe();
+        (probe.cert_file, probe.cert_dir)
+    };
+    let places: Vec<PathBuf> = file.into_iter().chain(dirs).collect();
+    if places.iter().any(|place| place.exists()) {
+        return match SYSTEM.get() {
+            Some(Err(err)) => Err(anyhow::anyhow!(
+                "cannot read the system's root certificates for HTTPS ({err}); {FIX}"
+            )),
+            _ => Ok(()),
+        };
+    }
+    if named {
+        let names: Vec<String> = places.iter().map(|p| p.display().to_string()).collect();
+        anyhow::bail!(
+            "no root certificates for HTTPS: SSL_CERT_FILE/SSL_CERT_DIR name {}, which does not \
+             exist; {FIX}",
+            names.join(", ")
+        );
+    }
+    anyhow::bail!("no root certificates for HTTPS were found where OpenSSL looks; {FIX}")
 }
 
 static SYSTEM: OnceLock<Result<Arc<rustls_platform_verifier::Verifier>, rustls::Error>> =

@@ -429,6 +429,35 @@ fn https_certificates_are_checked_against_the_systems_roots() {
         .run();
     assert_eq!(outcomes(&json(&output)), ["hook delivered 1"]);
     assert_eq!(emulator.requests_to("/json/hook").len(), 1);
+
+    // No roots at all (a mistyped path, a container without ca-certificates): one clear error
+    // before anything is recorded, not a failed delivery on every HTTPS channel.
+    let rootless = Workspace::new(&config);
+    rootless
+        .cmd(POST)
+        .env("SSL_CERT_FILE", "/nonexistent/ca.pem")
+        .stderr(
+            "error: no root certificates for HTTPS: SSL_CERT_FILE/SSL_CERT_DIR name \
+             /nonexistent/ca.pem, which does not exist; install the ca-certificates package, or \
+             name a file of root certificates in SSL_CERT_FILE\nnothing was sent\n",
+        )
+        .status(2)
+        .run();
+    assert!(!rootless.journal().exists() || rootless.query("SELECT id FROM deliveries").is_empty());
+    // A dry run, which a CI job runs before posting, says so too.
+    rootless
+        .cmd(&[POST, &["--dry-run"]].concat())
+        .env("SSL_CERT_FILE", "/nonexistent/ca.pem")
+        .any_stdout()
+        .stderr(
+            "error: no root certificates for HTTPS: SSL_CERT_FILE/SSL_CERT_DIR name \
+             /nonexistent/ca.pem, which does not exist; install the ca-certificates package, or \
+             name a file of root certificates in SSL_CERT_FILE\ndry run: a post would send \
+             nothing until this is fixed\n",
+        )
+        .status(2)
+        .run();
+    assert_eq!(emulator.requests_to("/json/hook").len(), 1);
 }
 
 #[test]

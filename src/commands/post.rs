@@ -412,12 +412,20 @@ fn dry_run(
     }
     // A dry run that passes means the post would get as far as sending: every secret the
     // chosen channels need is there (its value is never shown).
-    let missing: Vec<String> = plan
-        .channels
-        .iter()
-        .filter(|planned| planned.skipped.is_none())
+    let sending = || {
+        plan.channels
+            .iter()
+            .filter(|planned| planned.skipped.is_none())
+    };
+    let mut missing: Vec<String> = sending()
         .flat_map(|planned| planned.channel.secret_problems())
         .collect();
+    // And there are root certificates to check the HTTPS channels' servers with.
+    if sending().any(|planned| planned.channel.kind.uses_https())
+        && let Err(err) = crate::tls::check_roots()
+    {
+        missing.push(format!("{err:#}"));
+    }
     if !missing.is_empty() {
         return Err(Error::Usage(anyhow::anyhow!(
             "{}\ndry run: a post would send nothing until this is fixed",

@@ -40,6 +40,16 @@ impl Ready {
         channels: impl IntoIterator<Item = &'a str>,
         spare: Option<Opening>,
     ) -> anyhow::Result<Ready> {
+        let channels: Vec<&str> = channels.into_iter().collect();
+        let https = channels.iter().any(|name| {
+            setup
+                .channel(name)
+                .is_some_and(|channel| channel.kind.uses_https())
+        });
+        if https {
+            crate::tls::check_roots()
+                .map_err(|err| anyhow::anyhow!("{err:#}\nnothing was sent"))?;
+        }
         let runtime = crate::setup::runtime()?;
         let redactor = Redactor::default();
         // Some transports (lettre's SMTP connections) start tasks when built: build them on
