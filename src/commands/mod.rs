@@ -8,6 +8,7 @@ pub(crate) mod init;
 pub(crate) mod journal;
 pub(crate) mod lint;
 pub(crate) mod post;
+pub(crate) mod preview;
 pub(crate) mod retry;
 pub(crate) mod send;
 pub(crate) mod shell;

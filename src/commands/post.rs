@@ -1,24 +1,18 @@
-//! `outage post`: plan, confirm, record, send, report.
+//! `outage post`: plan, confirm, record, send, report. What it shows before sending (the dry
+//! run, the confirmation) is in `preview`.
 
-use std::io::{IsTerminal, Write};
-
-use anyhow::Context;
-
+use super::preview::{any_blocked, confirm, dry_run, preview, print_all_findings};
 use super::send::{self, Ready, Sending};
 use super::{finish, retry_hint};
-use crate::autopilot::Step;
 use crate::cli::{Cli, PostArgs};
 use crate::error::{Done, Error, Phase, say};
 use crate::input::Draft;
-use crate::journal::{
-    self, Access, Journal, NewDelivery, NewUpdate, Opening, State, incident_lock,
-};
-use crate::plan::{self, Plan, Planning};
-use crate::report::{self, DeliveryReport, Report, Shown};
+use crate::journal::{Access, Journal, NewDelivery, NewUpdate, Opening, State, incident_lock};
+use crate::plan::{self, Planning};
+use crate::report::{self, Report, Shown};
 use crate::setup::Setup;
 use crate::update;
 use crate::wording::render::Renderer;
-use crate::wording::rules::Finding;
 
 pub(crate) fn run(cli: &Cli, args: &PostArgs) -> Result<Done, Error> {
     let setup = Setup::load(cli).usage()?;
@@ -233,29 +227,6 @@ pub(crate) fn publish(
     })
 }
 
-/// Whether the update or one of its later phases is refused.
-fn any_blocked(plan: &Plan, phases: &[(Step, Plan)]) -> bool {
-    plan.blocked() || phases.iter().any(|(_, phase)| phase.blocked())
-}
-
-/// The update's findings, then its later phases', each of those lines saying which phase it is
-/// about; on stderr.
-fn print_all_findings(findings: &[Finding], phases: &[(Step, Plan)]) -> std::io::Result<()> {
-    let mut err = std::io::stderr().lock();
-    report::print_findings(&mut err, crate::style::Stream::Err, findings)?;
-    for (step, plan) in phases {
-        if plan.findings.is_empty() {
-            continue;
-        }
-        let mut lines = Vec::new();
-        report::print_findings(&mut lines, crate::style::Stream::Err, &plan.findings)?;
-        for line in String::from_utf8_lossy(&lines).lines() {
-            writeln!(err, "{} ({}): {line}", step.name(), step.at)?;
-        }
-    }
-    Ok(())
-}
-
 /// Takes the lock of the incident the update goes to and plans under it. When planning places
 /// the update elsewhere (`latest` moved meanwhile), that incident's lock is taken too and the
 /// update is planned again.
@@ -297,246 +268,6 @@ fn lock_and_plan(
         journal.settle_abandoned(&id)?;
     }
     anyhow::bail!("the incident kept moving while this update was planned; run the command again")
-}
-
-/// The report of a dry run (`planned`) or of a post that has not been sent yet.
-fn preview(plan: &Plan, dry_run: bool) -> Report {
-    let deliveries = plan
-        .channels
-        .iter()
-        .map(|planned| DeliveryReport {
-            channel: planned.channel.name.clone(),
-            kind: planned.channel.kind.name().into(),
-            target: String::new(),
-            outcome: if planned.skipped.is_some() {
-                Shown::Skipped
-            } else {
-                Shown::Planned
-            },
-            remote_id: None,
-            parts: Vec::new(),
-            url: None,
-            attempts: 0,
-            error: None,
-            note: planned.skipped.clone(),
-            rendered: planned
-                .rendering
-                .as_ref()
-                .map(|rendering| rendering.shown().into()),
-            rendering: planned.rendering.clone().filter(|_| dry_run),
-            started_at: None,
-        })
-        .collect();
-    Report {
-        dry_run,
-        opened: plan.opens(),
-        ..Report::new(&plan.update, deliveries, plan.findings.clone())
-    }
-}
-
-fn dry_run(
-    setup: &Setup,
-    draft: &Draft,
-    renderer: &Renderer,
-    now: jiff::Timestamp,
-    args: &PostArgs,
-) -> Result<Done, Error> {
-    let journal = journal::open(&setup.state, Access::ReadOnly).usage()?;
-    let planning = plan::plan(draft, setup, journal.as_deref(), renderer, now).usage()?;
-    let plan = match planning {
-        Planning::Rerun(stored) => {
-            let report = Report {
-                rerun: true,
-                dry_run: true,
-                ..Report::recorded(
-                    &stored.update,
-                    &journal
-                        .as_deref()
-                        .map(|journal| journal.deliveries(&stored.id))
-                        .transpose()
-                        .usage()?
-                        .unwrap_or_default(),
-                    false,
-                )
-            };
-            finish(
-                &report,
-                super::Shape::of(args.json, args.quiet),
-                "already posted; a post would send nothing",
-                None,
-            )
-            .usage()?;
-            return Ok(Done::Ok);
-        }
-        Planning::New(plan) => plan,
-    };
-    let report = preview(&plan, true);
-    let phases = plan::phases(&plan, draft, setup, journal.as_deref(), renderer, now).usage()?;
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        let mut value = serde_json::to_value(&report).usage()?;
-        if !phases.is_empty() {
-            value["phases"] = phases
-                .iter()
-                .map(|(step, phase)| {
-                    serde_json::json!({
-                        "phase": step.phase,
-                        "name": step.name(),
-                        "at": step.at,
-                        "report": preview(phase, true),
-                    })
-                })
-                .collect();
-        }
-        serde_json::to_writer_pretty(&mut out, &value).usage()?;
-        writeln!(out).usage()?;
-    } else {
-        report.print_renderings(&mut out).usage()?;
-        report.print_table(&mut out).usage()?;
-        let tz = &setup.config.organization.timezone;
-        for (step, phase) in &phases {
-            let heading = format!(
-                "══ then, {}: {} ",
-                update::format_time(step.at, now, tz),
-                step.name()
-            );
-            writeln!(out, "\n{heading:═<72}\n").usage()?;
-            let phase = preview(phase, true);
-            phase.print_renderings(&mut out).usage()?;
-            phase.print_table(&mut out).usage()?;
-        }
-        print_all_findings(&report.findings, &phases).usage()?;
-    }
-    if any_blocked(&plan, &phases) {
-        return Err(Error::Policy { said: args.json });
-    }
-    // A dry run that passes means the post would get as far as sending: every secret the
-    // chosen channels need is there (its value is never shown).
-    let sending = || {
-        plan.channels
-            .iter()
-            .filter(|planned| planned.skipped.is_none())
-    };
-    let mut missing: Vec<String> = sending()
-        .flat_map(|planned| planned.channel.secret_problems())
-        .collect();
-    // And there are root certificates to check the HTTPS channels' servers with.
-    if sending().any(|planned| planned.channel.kind.uses_https())
-        && let Err(err) = crate::tls::check_roots()
-    {
-        missing.push(format!("{err:#}"));
-    }
-    if !missing.is_empty() {
-        return Err(Error::Usage(anyhow::anyhow!(
-            "{}\ndry run: a post would send nothing until this is fixed",
-            missing.join("\n")
-        )));
-    }
-    if !args.json {
-        writeln!(out, "\nDry run: nothing was sent and nothing was recorded.").usage()?;
-    }
-    Ok(Done::Ok)
-}
-
-/// Asks on a terminal; refuses in a script that did not pass `--yes`.
-fn confirm(yes: bool, plan: &Plan) -> anyhow::Result<()> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        anyhow::bail!(say::NO_CONFIRMATION);
-    }
-    eprint!("{}", what_goes_out(plan));
-    let count = plan.channels.iter().filter(|p| p.skipped.is_none()).count();
-    eprint!(
-        "Post update {} of {} ({}) to {count} channel(s)? [y/N] ",
-        plan.update.sequence, plan.update.incident, plan.update.status
-    );
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin()
-        .read_line(&mut answer)
-        .context("cannot read the answer")?;
-    if matches!(answer.trim(), "y" | "Y" | "yes") {
-        Ok(())
-    } else {
-        anyhow::bail!(say::NOT_POSTED)
-    }
-}
-
-/// What the confirmation shows before it asks, so nobody sends to customers blind: each
-/// distinct text once (the post, the chat message, the email subject) under the channels that
-/// send it, with each list's number of recipients, and the files the projections rewrite.
-fn what_goes_out(plan: &Plan) -> String {
-    // (what is said, the channels that say it), in the order of the config.
-    let mut said: Vec<(String, Vec<String>)> = Vec::new();
-    for planned in plan.channels.iter().filter(|p| p.skipped.is_none()) {
-        let Some(rendering) = &planned.rendering else {
-            continue;
-        };
-        let name = match planned.targets.len() {
-            0 | 1 => planned.channel.name.clone(),
-            n => format!("{} ({n} recipients)", planned.channel.name),
-        };
-        let text = if planned.channel.kind.is_projection() {
-            let files: Vec<&std::path::Path> =
-                rendering.files.iter().map(|f| f.path.as_path()).collect();
-            match files.len() {
-                0 => "rewrites its page".to_owned(),
-                1..=3 => {
-                    let shown: Vec<String> =
-                        files.iter().map(|f| f.display().to_string()).collect();
-                    format!("rewrites {}", shown.join(", "))
-                }
-                n => match common_folder(&files) {
-                    folder if folder.as_os_str().is_empty() => format!("rewrites {n} files"),
-                    folder => format!("rewrites {n} files under {}", folder.display()),
-                },
-            }
-        } else {
-            let mut text = match &rendering.subject {
-                Some(subject) => format!("subject: {subject}"),
-                None => rendering.text.trim_end().to_owned(),
-            };
-            if !rendering.more.is_empty() {
-                text.push_str(&format!(
-                    "\n(and {} more in a reply thread)",
-                    rendering.more.len()
-                ));
-            }
-            text
-        };
-        match said.iter_mut().find(|(seen, _)| *seen == text) {
-            Some((_, names)) => names.push(name),
-            None => said.push((text, vec![name])),
-        }
-    }
-    let mut out = String::from("This goes out:\n");
-    for (text, names) in said {
-        out.push_str(&format!("\n  {}:\n", names.join(", ")));
-        for line in text.lines() {
-            out.push_str(&format!("    {line}\n"));
-        }
-    }
-    out.push('\n');
-    out
-}
-
-/// The folder a projection's files share (`public/status`).
-fn common_folder(files: &[&std::path::Path]) -> std::path::PathBuf {
-    let mut common = files
-        .first()
-        .and_then(|first| first.parent())
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_default();
-    for file in files {
-        while !file.starts_with(&common) {
-            if !common.pop() {
-                break;
-            }
-        }
-    }
-    common
 }
 
 /// What Ctrl-C left behind, and how to finish it.
