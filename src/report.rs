@@ -187,28 +187,45 @@ impl Report {
     }
 
     /// One line per delivery that failed or may not have gone out, with its error: what `-q`
-    /// still shows.
+    /// still shows. A list's recipients that failed alike are one line.
     pub(crate) fn print_problems(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        for delivery in &self.deliveries {
-            let tone = match delivery.outcome {
-                Shown::Failed => Tone::Bad,
-                Shown::Unknown | Shown::Pending => Tone::Doubtful,
-                _ => continue,
-            };
-            let outcome = paint(Stream::Err, tone, delivery.outcome.as_str());
-            let why = delivery
-                .error
-                .as_deref()
-                .or(delivery.note.as_deref())
-                .map(|why| format!(": {why}"))
-                .unwrap_or_default();
-            writeln!(
-                out,
-                "{}: {outcome}{why}",
-                who(&delivery.channel, &delivery.target)
-            )?;
+        for group in self.by_channel() {
+            let problems = group.into_iter().filter(|delivery| {
+                matches!(
+                    delivery.outcome,
+                    Shown::Failed | Shown::Unknown | Shown::Pending
+                )
+            });
+            for same in alike(problems) {
+                let delivery = same[0];
+                let tone = match delivery.outcome {
+                    Shown::Failed => Tone::Bad,
+                    _ => Tone::Doubtful,
+                };
+                let outcome = paint(Stream::Err, tone, delivery.outcome.as_str());
+                let why = delivery
+                    .error
+                    .as_deref()
+                    .or(delivery.note.as_deref())
+                    .map(|why| format!(": {why}"))
+                    .unwrap_or_default();
+                let who = who(&delivery.channel, &delivery.target);
+                writeln!(out, "{who}{}: {outcome}{why}", more(same.len()))?;
+            }
         }
         Ok(())
+    }
+
+    /// The deliveries, a channel at a time (a list's recipients are recorded together).
+    fn by_channel(&self) -> Vec<Vec<&DeliveryReport>> {
+        let mut groups: Vec<Vec<&DeliveryReport>> = Vec::new();
+        for delivery in &self.deliveries {
+            match groups.last_mut() {
+                Some(group) if group[0].channel == delivery.channel => group.push(delivery),
+                _ => groups.push(vec![delivery]),
+            }
+        }
+        groups
     }
 
     pub(crate) fn blocked(&self) -> bool {
@@ -267,8 +284,15 @@ impl Report {
                 group.iter().map(|d| d.attempts).sum::<u32>().to_string(),
                 format!("{delivered} of {} recipients delivered", group.len()),
             ]);
-            for delivery in group.iter().filter(|d| d.outcome != Shown::Delivered) {
-                rows.push(delivery.row(&format!("  {}", delivery.target)));
+            let undelivered = group
+                .iter()
+                .copied()
+                .filter(|d| d.outcome != Shown::Delivered);
+            for same in alike(undelivered) {
+                let first = same[0];
+                let mut row = first.row(&format!("  {}{}", first.target, more(same.len())));
+                row[3] = same.iter().map(|d| d.attempts).sum::<u32>().to_string();
+                rows.push(row);
             }
         }
         print_table(
@@ -276,6 +300,34 @@ impl Report {
             ["CHANNEL", "KIND", "OUTCOME", "ATTEMPTS", "LINK OR ERROR"],
             &rows,
         )
+    }
+}
+
+/// Deliveries grouped by what happened to them (outcome, error, link), each group in the order
+/// it first appears: ten thousand subscribers behind one unreachable receiver are one line of
+/// the report, not ten thousand.
+fn alike<'a>(deliveries: impl Iterator<Item = &'a DeliveryReport>) -> Vec<Vec<&'a DeliveryReport>> {
+    let mut groups: Vec<Vec<&DeliveryReport>> = Vec::new();
+    let mut seen: HashMap<[String; 3], usize> = HashMap::new();
+    for delivery in deliveries {
+        let [_, _, outcome, _, detail] = delivery.row("");
+        let key = [delivery.channel.clone(), outcome, detail];
+        match seen.get(&key) {
+            Some(&at) => groups[at].push(delivery),
+            None => {
+                seen.insert(key, groups.len());
+                groups.push(vec![delivery]);
+            }
+        }
+    }
+    groups
+}
+
+/// ` and 9999 more` after the first of a group of `count`.
+fn more(count: usize) -> String {
+    match count {
+        0 | 1 => String::new(),
+        n => format!(" and {} more", n - 1),
     }
 }
 
@@ -455,11 +507,28 @@ struct Tally {
     total: usize,
     done: usize,
     delivered: usize,
+    /// The failures and retries already printed, by what happened: the rest of a list that
+    /// fails alike is counted, not printed again.
+    said: std::collections::HashSet<String>,
+    unsaid: usize,
 }
 
 impl Tally {
     fn line(&self, channel: &str) -> String {
-        format!("{channel}: {} of {} delivered", self.delivered, self.total)
+        let line = format!("{channel}: {} of {} delivered", self.delivered, self.total);
+        match self.unsaid {
+            0 => line,
+            n => format!("{line} ({n} more lines like those above not shown)"),
+        }
+    }
+
+    /// Whether a line about what happened (`what`) is the first of its kind in this list.
+    fn first(&mut self, what: String) -> bool {
+        let first = self.said.insert(what);
+        if !first {
+            self.unsaid += 1;
+        }
+        first
     }
 }
 
@@ -486,6 +555,15 @@ impl Progress for Lines {
     }
 
     fn retrying(&self, channel: &str, target: &str, attempt: u32, wait: Duration, why: &str) {
+        let mut lists = self
+            .lists
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(tally) = lists.get_mut(channel)
+            && !tally.first(format!("retry: {why}"))
+        {
+            return;
+        }
         eprintln!(
             "{}: attempt {attempt} failed ({why}); retrying in {}",
             who(channel, target),
@@ -505,7 +583,11 @@ impl Progress for Lines {
         tally.done += 1;
         if outcome.state == crate::journal::State::Delivered {
             tally.delivered += 1;
-        } else {
+        } else if tally.first(format!(
+            "{}: {}",
+            outcome.state.as_str(),
+            outcome.error.as_deref().unwrap_or_default()
+        )) {
             eprintln!("{}: {}", who(channel, target), summary(outcome));
         }
         if tally.done == tally.total {

@@ -29,6 +29,21 @@ fn workspace(emulator: &Emulator, subscribers: usize) -> Workspace {
     ws
 }
 
+/// Posts `OPEN` (with `extra` flags) to a list where something fails: exit 1, and what it printed
+/// on stdout and stderr.
+fn post_with_failures(ws: &Workspace, extra: &[&str]) -> (String, String) {
+    let output = ws
+        .cmd(&[&["post", "--yes"], extra, OPEN].concat())
+        .any_stdout()
+        .any_stderr()
+        .status(1)
+        .run();
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn each_subscriber_is_its_own_delivery_and_retry_resends_only_the_failed() {
     let emulator = Emulator::start();
@@ -38,14 +53,7 @@ fn each_subscriber_is_its_own_delivery_and_retry_resends_only_the_failed() {
         vec![Fault::status(500, ""), Fault::status(500, "")],
     );
     let ws = workspace(&emulator, 40);
-    let output = ws
-        .cmd(&[&["post", "--yes"], OPEN].concat())
-        .any_stdout()
-        .any_stderr()
-        .status(1)
-        .run();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (stdout, stderr) = post_with_failures(&ws, &[]);
     assert!(
         stdout.contains(
             "subscribers               webhook  partial  42        38 of 40 recipients delivered"
@@ -122,4 +130,51 @@ fn a_bad_line_in_the_subscriber_list_is_named() {
         .status(2)
         .run();
     assert!(emulator.requests().is_empty());
+}
+
+/// A list whose recipients all fail alike says so once, wherever it reports: `-q`'s problem
+/// lines, the table and the progress lines on stderr. Thirty subscribers behind one failing
+/// receiver are one line each, with how many more there were.
+#[test]
+fn recipients_that_fail_alike_are_one_line() {
+    let emulator = Emulator::start();
+    for n in 0..30 {
+        emulator.always(&format!("/json/partner-{n}"), Fault::status(503, ""));
+    }
+    let why = "the receiver answered 503 Service Unavailable: no details";
+
+    let (_, stderr) = post_with_failures(&workspace(&emulator, 30), &["-q"]);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].starts_with("subscribers 127.0.0.1#"), "{stderr}");
+    assert!(
+        lines[0].ends_with(&format!(" and 29 more: failed: {why}")),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].contains("sends the 30 that failed again"),
+        "{stderr}"
+    );
+
+    let (stdout, stderr) = post_with_failures(&workspace(&emulator, 30), &[]);
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.starts_with("  "))
+        .collect();
+    assert_eq!(rows.len(), 1, "{stdout}");
+    assert!(rows[0].contains(" and 29 more "), "{stdout}");
+    assert!(
+        rows[0].ends_with(&format!("failed   60        {why}")),
+        "the row sums the attempts: {stdout}"
+    );
+    // Progress: the first retry and the first failure, then one summary line that counts the
+    // 29 retries and 29 failures it did not repeat.
+    assert_eq!(stderr.lines().count(), 3, "{stderr}");
+    assert!(
+        stderr.ends_with(
+            "subscribers: 0 of 30 delivered (58 more lines like those above not shown)\n"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(emulator.requests().len(), 120);
 }
