@@ -38,6 +38,11 @@ impl Shown {
             Shown::Skipped => "skipped",
         }
     }
+
+    /// Did not go out, or may not have: what makes a post exit 1 and what `-q` still shows.
+    pub(crate) fn went_wrong(self) -> bool {
+        matches!(self, Shown::Failed | Shown::Unknown | Shown::Pending)
+    }
 }
 
 impl From<State> for Shown {
@@ -151,12 +156,9 @@ impl Report {
     }
 
     pub(crate) fn failed(&self) -> bool {
-        self.deliveries.iter().any(|delivery| {
-            matches!(
-                delivery.outcome,
-                Shown::Failed | Shown::Unknown | Shown::Pending
-            )
-        })
+        self.deliveries
+            .iter()
+            .any(|delivery| delivery.outcome.went_wrong())
     }
 
     /// `3 delivered, 1 failed, 12 skipped`: every outcome and how many deliveries had it, in the
@@ -190,12 +192,9 @@ impl Report {
     /// still shows. A list's recipients that failed alike are one line.
     pub(crate) fn print_problems(&self, out: &mut dyn Write) -> std::io::Result<()> {
         for group in self.by_channel() {
-            let problems = group.into_iter().filter(|delivery| {
-                matches!(
-                    delivery.outcome,
-                    Shown::Failed | Shown::Unknown | Shown::Pending
-                )
-            });
+            let problems = group
+                .into_iter()
+                .filter(|delivery| delivery.outcome.went_wrong());
             for same in alike(problems) {
                 let delivery = same[0];
                 let tone = match delivery.outcome {
@@ -256,14 +255,8 @@ impl Report {
     /// not delivered.
     pub(crate) fn print_table(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let mut rows: Vec<[String; 5]> = Vec::new();
-        let mut index = 0;
-        while index < self.deliveries.len() {
-            let channel = &self.deliveries[index].channel;
-            let group: Vec<&DeliveryReport> = self.deliveries[index..]
-                .iter()
-                .take_while(|delivery| &delivery.channel == channel)
-                .collect();
-            index += group.len();
+        for group in self.by_channel() {
+            let channel = &group[0].channel;
             if let [delivery] = group.as_slice() {
                 rows.push(delivery.row(&delivery.channel));
                 continue;

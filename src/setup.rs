@@ -112,6 +112,22 @@ impl Setup {
         }))
     }
 
+    /// That there are root certificates to check the servers of those of the named channels
+    /// that may connect over HTTPS with (nothing to check when none does).
+    pub(crate) fn check_roots<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> anyhow::Result<()> {
+        let https = names.into_iter().any(|name| {
+            self.channel(name)
+                .is_some_and(|channel| channel.kind.uses_https())
+        });
+        if https {
+            crate::tls::check_roots()?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn channel(&self, name: &str) -> Option<&ChannelConfig> {
         self.channels.iter().find(|channel| channel.name == name)
     }

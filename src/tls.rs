@@ -79,18 +79,16 @@ pub(crate) fn check_roots() -> anyhow::Result<()> {
     anyhow::bail!("no root certificates for HTTPS were found where OpenSSL looks; {FIX}")
 }
 
-static SYSTEM: OnceLock<Result<Arc<rustls_platform_verifier::Verifier>, rustls::Error>> =
+static SYSTEM: OnceLock<Result<rustls_platform_verifier::Verifier, rustls::Error>> =
     OnceLock::new();
 
 fn system(
     provider: &Arc<CryptoProvider>,
 ) -> Result<&'static rustls_platform_verifier::Verifier, rustls::Error> {
-    match SYSTEM
-        .get_or_init(|| rustls_platform_verifier::Verifier::new(provider.clone()).map(Arc::new))
-    {
-        Ok(verifier) => Ok(verifier),
-        Err(err) => Err(err.clone()),
-    }
+    SYSTEM
+        .get_or_init(|| rustls_platform_verifier::Verifier::new(provider.clone()))
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// The platform verifier, made on its first use.

@@ -167,9 +167,7 @@ pub(super) fn dry_run(
         .flat_map(|planned| planned.channel.secret_problems())
         .collect();
     // And there are root certificates to check the HTTPS channels' servers with.
-    if sending().any(|planned| planned.channel.kind.uses_https())
-        && let Err(err) = crate::tls::check_roots()
-    {
+    if let Err(err) = setup.check_roots(sending().map(|planned| planned.channel.name.as_str())) {
         missing.push(format!("{err:#}"));
     }
     if !missing.is_empty() {

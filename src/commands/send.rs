@@ -41,15 +41,9 @@ impl Ready {
         spare: Option<Opening>,
     ) -> anyhow::Result<Ready> {
         let channels: Vec<&str> = channels.into_iter().collect();
-        let https = channels.iter().any(|name| {
-            setup
-                .channel(name)
-                .is_some_and(|channel| channel.kind.uses_https())
-        });
-        if https {
-            crate::tls::check_roots()
-                .map_err(|err| anyhow::anyhow!("{err:#}\nnothing was sent"))?;
-        }
+        setup
+            .check_roots(channels.iter().copied())
+            .map_err(|err| anyhow::anyhow!("{err:#}\nnothing was sent"))?;
         let runtime = crate::setup::runtime()?;
         let redactor = Redactor::default();
         // Some transports (lettre's SMTP connections) start tasks when built: build them on
