@@ -222,16 +222,7 @@ fn a_reminder_a_person_already_followed_is_not_posted_and_a_hand_move_is_not_rep
         tick(&ws, "2026-11-24T03:00:00Z"),
         "2026-11-22-database-upgrade: update 3 (completed) posted (completed): 3 delivered\n"
     );
-    let statuses: Vec<String> = emulator
-        .requests_to("/json/hook")
-        .iter()
-        .map(|request| {
-            request.json()["data"]["update"]["status"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let statuses = crate::support::hook_statuses(&emulator);
     assert_eq!(statuses, ["scheduled", "in-progress", "completed"]);
 }
 

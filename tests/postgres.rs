@@ -715,16 +715,7 @@ fn ticks_on_two_machines_post_each_step_once() {
         }
         assert_eq!(posted, 1, "one tick posts the step due at {now}");
     }
-    let statuses: Vec<String> = emulator
-        .requests_to("/json/hook")
-        .iter()
-        .map(|request| {
-            request.json()["data"]["update"]["status"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let statuses = crate::support::hook_statuses(&emulator);
     assert_eq!(
         statuses,
         ["scheduled", "scheduled", "in-progress", "completed"]

@@ -82,6 +82,20 @@ pub const MAINTENANCE: &[&str] = &[
 /// The first update of [`LIFE`]: a new incident.
 pub const OPEN: &[&str] = LIFE[0];
 
+/// The status of each update the `hook` of [`hook_and_banner`] received, in order.
+pub fn hook_statuses(emulator: &emulator::Emulator) -> Vec<String> {
+    emulator
+        .requests_to("/json/hook")
+        .iter()
+        .map(|request| {
+            request.json()["data"]["update"]["status"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
 /// The workspace most tests use: a JSON webhook `hook` on the emulator and a `banner`, with
 /// short retries; `between` adds channels between the two.
 pub fn hook_and_banner(emulator: &emulator::Emulator, between: &str) -> Workspace {
