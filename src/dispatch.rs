@@ -9,14 +9,12 @@
 //! repeat is harmless. Outcomes go to the journal as they arrive, through one writer that batches
 //! what arrives together. Ctrl-C stops the sending and says which deliveries are now unknown.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use jiff::Timestamp;
-use tokio::sync::Semaphore;
 
 use crate::channels::{Channel, Class, Failure, Post, Receipt};
 use crate::journal::{Change, Journal, Outcome, State};
@@ -201,11 +199,8 @@ impl Handle {
     }
 }
 
-/// How dispatching ended.
+/// How dispatching ended. The outcomes are in the journal (and went to the progress display).
 pub(crate) struct Dispatched {
-    /// Each job's delivery id and outcome, in the order of the jobs (the journal has them too).
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) outcomes: Vec<(String, Outcome)>,
     /// Ctrl-C stopped it; the outcomes of the jobs it stopped are unknown or failed.
     pub(crate) interrupted: bool,
 }
@@ -214,7 +209,25 @@ const WAITING: u8 = 0;
 const SENDING: u8 = 1;
 const DONE: u8 = 2;
 
+/// The jobs of one dispatch, shared by its workers: each job stays here, so that after Ctrl-C
+/// the ones a worker was sending and the ones still waiting can be told apart and named.
+struct Shared {
+    jobs: Vec<Job>,
+    states: Vec<AtomicU8>,
+}
+
+/// One channel's jobs (indices into [`Shared::jobs`], in order) and the next one to take.
+struct Lane {
+    jobs: Vec<usize>,
+    next: AtomicUsize,
+}
+
 /// Sends every job; `interrupt` resolving (Ctrl-C) stops what is still going.
+///
+/// Each channel gets as many workers as it may have deliveries in flight (one for a single
+/// target, up to `max_in_flight` for a list), and its workers take its jobs in order. A job
+/// waiting its turn is only its entry in the list: 10,000 subscribers do not wait as 10,000
+/// tasks.
 pub(crate) async fn dispatch(
     jobs: Vec<Job>,
     settings: &Settings,
@@ -223,95 +236,78 @@ pub(crate) async fn dispatch(
     redactor: &Redactor,
     interrupt: impl std::future::Future<Output = ()>,
 ) -> Dispatched {
-    let mut counts: Vec<(String, usize)> = Vec::new();
-    for job in &jobs {
-        match counts
+    let mut lanes: Vec<(&str, Vec<usize>)> = Vec::new();
+    for (index, job) in jobs.iter().enumerate() {
+        match lanes
             .iter_mut()
             .find(|(channel, _)| *channel == job.channel)
         {
-            Some((_, count)) => *count += 1,
-            None => counts.push((job.channel.clone(), 1)),
+            Some((_, lane)) => lane.push(index),
+            None => lanes.push((&job.channel, vec![index])),
         }
     }
-    for (channel, count) in &counts {
-        progress.planned(channel, *count);
+    for (channel, lane) in &lanes {
+        progress.planned(channel, lane.len());
     }
-    let mut limits: HashMap<String, Arc<Semaphore>> = HashMap::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut states = Vec::with_capacity(jobs.len());
-    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
-    for (index, job) in jobs.into_iter().enumerate() {
-        let limit = limits
-            .entry(job.channel.clone())
-            .or_insert_with(|| {
-                let limit = settings.max_in_flight.min(job.adapter.concurrency());
-                Arc::new(Semaphore::new(limit.max(1)))
-            })
-            .clone();
-        let state = Arc::new(AtomicU8::new(WAITING));
-        states.push((
-            job.post.delivery_id.clone(),
-            job.channel.clone(),
-            job.post.target.clone(),
-            state.clone(),
-        ));
-        let (settings, progress, redactor, sender) = (
-            settings.clone(),
-            progress.clone(),
-            redactor.clone(),
-            sender.clone(),
-        );
-        let journal = writer.handle.clone();
-        tasks.spawn(async move {
-            let _permit = limit
-                .acquire_owned()
-                .await
-                .expect("semaphores are never closed");
-            state.store(SENDING, Ordering::SeqCst);
-            // Boxed, so that a task still waiting for its permit is small: 10,000 subscribers
-            // wait in a few megabytes, not in 10,000 futures of the largest request's size.
-            let outcome = Box::pin(deliver(
-                &job,
-                &settings,
-                &journal,
-                progress.as_ref(),
-                &redactor,
-            ))
-            .await;
-            journal.send(Change::Finish {
-                id: job.post.delivery_id.clone(),
-                outcome: outcome.clone(),
+    let lanes: Vec<(usize, Lane)> = lanes
+        .into_iter()
+        .map(|(_, lane)| {
+            let limit = settings
+                .max_in_flight
+                .min(jobs[lane[0]].adapter.concurrency())
+                .clamp(1, lane.len());
+            let lane = Lane {
+                jobs: lane,
+                next: AtomicUsize::new(0),
+            };
+            (limit, lane)
+        })
+        .collect();
+    let states = jobs.iter().map(|_| AtomicU8::new(WAITING)).collect();
+    let shared = Arc::new(Shared { jobs, states });
+    let mut workers = tokio::task::JoinSet::new();
+    for (limit, lane) in lanes {
+        let lane = Arc::new(lane);
+        for _ in 0..limit {
+            let (shared, lane, settings, progress, redactor) = (
+                shared.clone(),
+                lane.clone(),
+                settings.clone(),
+                progress.clone(),
+                redactor.clone(),
+            );
+            let journal = writer.handle.clone();
+            workers.spawn(async move {
+                while let Some(&index) = lane.jobs.get(lane.next.fetch_add(1, Ordering::SeqCst)) {
+                    let (job, state) = (&shared.jobs[index], &shared.states[index]);
+                    state.store(SENDING, Ordering::SeqCst);
+                    let outcome =
+                        deliver(job, &settings, &journal, progress.as_ref(), &redactor).await;
+                    progress.finished(&job.channel, &job.post.target, &outcome);
+                    journal.send(Change::Finish {
+                        id: job.post.delivery_id.clone(),
+                        outcome,
+                    });
+                    state.store(DONE, Ordering::SeqCst);
+                }
             });
-            state.store(DONE, Ordering::SeqCst);
-            progress.finished(&job.channel, &job.post.target, &outcome);
-            let _ = sender.send((index, job.post.delivery_id.clone(), outcome));
-        });
+        }
     }
-    drop(sender);
-    let mut finished: Vec<(usize, String, Outcome)> = Vec::with_capacity(states.len());
     let mut interrupt = std::pin::pin!(interrupt);
     let interrupted = loop {
         tokio::select! {
-            done = receiver.recv() => match done {
-                Some(done) => finished.push(done),
-                None => break false,
+            done = workers.join_next() => if done.is_none() {
+                break false;
             },
             () = &mut interrupt => break true,
         }
     };
     if interrupted {
-        tasks.abort_all();
-        while tasks.join_next().await.is_some() {}
-        while let Ok(done) = receiver.try_recv() {
-            finished.push(done);
-        }
-        let done: std::collections::HashSet<usize> =
-            finished.iter().map(|(index, ..)| *index).collect();
-        for (index, (id, channel, target, state)) in states.iter().enumerate() {
-            if done.contains(&index) {
-                continue;
-            }
+        workers.abort_all();
+        while workers.join_next().await.is_some() {}
+        for (job, state) in shared.jobs.iter().zip(&shared.states) {
             let outcome = match state.load(Ordering::SeqCst) {
+                DONE => continue,
                 WAITING => failed(
                     State::Failed,
                     0,
@@ -323,22 +319,14 @@ pub(crate) async fn dispatch(
                     "interrupted while sending; it may have gone out".to_owned(),
                 ),
             };
+            progress.finished(&job.channel, &job.post.target, &outcome);
             writer.send(Change::Finish {
-                id: id.clone(),
-                outcome: outcome.clone(),
+                id: job.post.delivery_id.clone(),
+                outcome,
             });
-            progress.finished(channel, target, &outcome);
-            finished.push((index, id.clone(), outcome));
         }
     }
-    finished.sort_by_key(|(index, ..)| *index);
-    Dispatched {
-        outcomes: finished
-            .into_iter()
-            .map(|(_, id, outcome)| (id, outcome))
-            .collect(),
-        interrupted,
-    }
+    Dispatched { interrupted }
 }
 
 async fn deliver(
