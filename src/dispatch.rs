@@ -9,11 +9,13 @@
 //! repeat is harmless. Outcomes go to the journal as they arrive, through one writer that batches
 //! what arrives together. Ctrl-C stops the sending and says which deliveries are now unknown.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
+use futures_util::FutureExt;
 use jiff::Timestamp;
 
 use crate::channels::{Channel, Class, Failure, Post, Receipt};
@@ -281,8 +283,20 @@ pub(crate) async fn dispatch(
                 while let Some(&index) = lane.jobs.get(lane.next.fetch_add(1, Ordering::SeqCst)) {
                     let (job, state) = (&shared.jobs[index], &shared.states[index]);
                     state.store(SENDING, Ordering::SeqCst);
-                    let outcome =
-                        deliver(job, &settings, &journal, progress.as_ref(), &redactor).await;
+                    // A panic ends this delivery, not the worker and the deliveries behind it.
+                    let delivery = deliver(job, &settings, &journal, progress.as_ref(), &redactor);
+                    let outcome = AssertUnwindSafe(delivery)
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|_| {
+                            failed(
+                                State::Unknown,
+                                0,
+                                "outage stopped this delivery on an internal error; it may \
+                                 have gone out"
+                                    .to_owned(),
+                            )
+                        });
                     progress.finished(&job.channel, &job.post.target, &outcome);
                     journal.send(Change::Finish {
                         id: job.post.delivery_id.clone(),

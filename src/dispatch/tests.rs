@@ -396,3 +396,56 @@ proptest::proptest! {
         a_list_goes_out_in_waves_of_max_in_flight(count, limit, stop_after | 1);
     }
 }
+
+/// Panics on the post to `boom`, delivers the others.
+struct PanicsOnBoom;
+
+#[async_trait::async_trait]
+impl Channel for PanicsOnBoom {
+    async fn deliver(&self, post: &Post) -> Result<Receipt, Failure> {
+        assert_ne!(post.delivery_id, "boom", "a bug in an adapter");
+        Ok(Receipt::default())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_ends_its_delivery_and_not_the_ones_behind_it() {
+    let adapter = Arc::new(PanicsOnBoom);
+    let jobs: Vec<Job> = ["before", "boom", "after"]
+        .into_iter()
+        .map(|id| {
+            let mut job = job(id, Arc::new(StubChannel::new_ok()), false);
+            job.channel = "list".into();
+            job.adapter = adapter.clone();
+            job
+        })
+        .collect();
+    let settings = Settings {
+        max_in_flight: 1,
+        ..settings()
+    };
+    let (dispatched, .., recorded) = run(jobs, settings, &Redactor::default(), never()).await;
+    assert!(!dispatched.interrupted);
+    let got: Vec<(&str, State, Option<&str>)> = recorded
+        .iter()
+        .map(|delivery| {
+            (
+                delivery.id.as_str(),
+                delivery.state,
+                delivery.error.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("before", State::Delivered, None),
+            (
+                "boom",
+                State::Unknown,
+                Some("outage stopped this delivery on an internal error; it may have gone out")
+            ),
+            ("after", State::Delivered, None),
+        ]
+    );
+}
