@@ -9,9 +9,6 @@ use reqwest::header::HeaderMap;
 use super::Failure;
 use crate::limits::RESPONSE;
 
-/// The client every channel shares, made once per process.
-static SHARED: std::sync::OnceLock<Result<reqwest::Client, String>> = std::sync::OnceLock::new();
-
 /// Starts making the system's certificate verifier on a thread of its own: loading the root
 /// certificates takes milliseconds that a post spends meanwhile on reading, planning, recording
 /// and connecting (see [`crate::tls`]).
@@ -19,16 +16,9 @@ pub(crate) fn prepare() {
     std::thread::spawn(crate::tls::warm);
 }
 
-/// The shared client.
-pub(crate) fn shared() -> anyhow::Result<reqwest::Client> {
-    SHARED
-        .get_or_init(|| client().map_err(|err| format!("{err:#}")))
-        .clone()
-        .map_err(|err| anyhow::anyhow!(err))
-}
-
-/// One HTTP client for every channel: connections are reused and the limits are set once.
-fn client() -> anyhow::Result<reqwest::Client> {
+/// An HTTP client for the channels built together: connections are reused and the limits are
+/// set once.
+pub(crate) fn client() -> anyhow::Result<reqwest::Client> {
     crate::tls::provider();
     reqwest::Client::builder()
         .tls_backend_preconfigured(crate::tls::http_config()?)

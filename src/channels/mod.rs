@@ -425,6 +425,10 @@ pub(crate) struct BuildCx<'a> {
     /// The per-attempt timeout, for transports that keep their own (SMTP).
     pub(crate) timeout: Duration,
     pub(crate) redactor: &'a Redactor,
+    /// The HTTP client the channels built together share, made when the first needs it. It
+    /// belongs to them, not to the process: when they go, so do its pooled connections (a
+    /// list's thousand, with their buffers), before the report is read.
+    http: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl<'a> BuildCx<'a> {
@@ -437,12 +441,17 @@ impl<'a> BuildCx<'a> {
             organization,
             timeout,
             redactor,
+            http: std::sync::OnceLock::new(),
         }
     }
 
-    /// The one HTTP client every channel shares.
+    /// The one HTTP client the channels built together share.
     pub(crate) fn http(&self) -> anyhow::Result<reqwest::Client> {
-        http::shared()
+        if let Some(client) = self.http.get() {
+            return Ok(client.clone());
+        }
+        let client = http::client()?;
+        Ok(self.http.get_or_init(|| client).clone())
     }
 
     /// Reads a secret and remembers its value, so that no text leaving an adapter shows it.
