@@ -2,8 +2,9 @@
 //! retries, the rate-limit waits, the redaction of what comes back, the journal entries and the
 //! progress display.
 //!
-//! Each delivery runs in its own task, so a slow or failing channel never holds up or cancels the
-//! others. Transient failures are retried with exponential backoff and jitter; a wait the service
+//! Each channel has workers of its own (one, or as many as a list may have in flight), so a slow
+//! or failing channel never holds up or cancels the others, and a panic ends only its delivery.
+//! Transient failures are retried with exponential backoff and jitter; a wait the service
 //! asks for (`Retry-After`, a rate-limit reset) is honoured when it is within `max_retry_wait`;
 //! permanent failures are never retried; an unknown outcome is retried only when the kind says a
 //! repeat is harmless. Outcomes go to the journal as they arrive, through one writer that batches
