@@ -239,8 +239,10 @@ pub(crate) async fn dispatch(
     redactor: &Redactor,
     interrupt: impl std::future::Future<Output = ()>,
 ) -> Dispatched {
+    let states = jobs.iter().map(|_| AtomicU8::new(WAITING)).collect();
+    let shared = Arc::new(Shared { jobs, states });
     let mut lanes: Vec<(&str, Vec<usize>)> = Vec::new();
-    for (index, job) in jobs.iter().enumerate() {
+    for (index, job) in shared.jobs.iter().enumerate() {
         match lanes
             .iter_mut()
             .find(|(channel, _)| *channel == job.channel)
@@ -252,60 +254,25 @@ pub(crate) async fn dispatch(
     for (channel, lane) in &lanes {
         progress.planned(channel, lane.len());
     }
-    let lanes: Vec<(usize, Lane)> = lanes
-        .into_iter()
-        .map(|(_, lane)| {
-            let limit = settings
-                .max_in_flight
-                .min(jobs[lane[0]].adapter.concurrency())
-                .clamp(1, lane.len());
-            let lane = Lane {
-                jobs: lane,
-                next: AtomicUsize::new(0),
-            };
-            (limit, lane)
-        })
-        .collect();
-    let states = jobs.iter().map(|_| AtomicU8::new(WAITING)).collect();
-    let shared = Arc::new(Shared { jobs, states });
     let mut workers = tokio::task::JoinSet::new();
-    for (limit, lane) in lanes {
-        let lane = Arc::new(lane);
+    for (_, jobs) in lanes {
+        let limit = settings
+            .max_in_flight
+            .min(shared.jobs[jobs[0]].adapter.concurrency())
+            .clamp(1, jobs.len());
+        let lane = Arc::new(Lane {
+            jobs,
+            next: AtomicUsize::new(0),
+        });
         for _ in 0..limit {
-            let (shared, lane, settings, progress, redactor) = (
+            workers.spawn(work(
                 shared.clone(),
                 lane.clone(),
                 settings.clone(),
+                writer.handle.clone(),
                 progress.clone(),
                 redactor.clone(),
-            );
-            let journal = writer.handle.clone();
-            workers.spawn(async move {
-                while let Some(&index) = lane.jobs.get(lane.next.fetch_add(1, Ordering::SeqCst)) {
-                    let (job, state) = (&shared.jobs[index], &shared.states[index]);
-                    state.store(SENDING, Ordering::SeqCst);
-                    // A panic ends this delivery, not the worker and the deliveries behind it.
-                    let delivery = deliver(job, &settings, &journal, progress.as_ref(), &redactor);
-                    let outcome = AssertUnwindSafe(delivery)
-                        .catch_unwind()
-                        .await
-                        .unwrap_or_else(|_| {
-                            failed(
-                                State::Unknown,
-                                0,
-                                "outage stopped this delivery on an internal error; it may \
-                                 have gone out"
-                                    .to_owned(),
-                            )
-                        });
-                    progress.finished(&job.channel, &job.post.target, &outcome);
-                    journal.send(Change::Finish {
-                        id: job.post.delivery_id.clone(),
-                        outcome,
-                    });
-                    state.store(DONE, Ordering::SeqCst);
-                }
-            });
+            ));
         }
     }
     let mut interrupt = std::pin::pin!(interrupt);
@@ -342,6 +309,40 @@ pub(crate) async fn dispatch(
         }
     }
     Dispatched { interrupted }
+}
+
+/// One worker of a channel: takes the channel's next job until none is left. A panic ends that
+/// delivery (unknown: it may have gone out), not the worker and the deliveries behind it.
+async fn work(
+    shared: Arc<Shared>,
+    lane: Arc<Lane>,
+    settings: Settings,
+    journal: Handle,
+    progress: Arc<dyn Progress>,
+    redactor: Redactor,
+) {
+    while let Some(&index) = lane.jobs.get(lane.next.fetch_add(1, Ordering::SeqCst)) {
+        let (job, state) = (&shared.jobs[index], &shared.states[index]);
+        state.store(SENDING, Ordering::SeqCst);
+        let delivery = deliver(job, &settings, &journal, progress.as_ref(), &redactor);
+        let outcome = AssertUnwindSafe(delivery)
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                failed(
+                    State::Unknown,
+                    0,
+                    "outage stopped this delivery on an internal error; it may have gone out"
+                        .to_owned(),
+                )
+            });
+        progress.finished(&job.channel, &job.post.target, &outcome);
+        journal.send(Change::Finish {
+            id: job.post.delivery_id.clone(),
+            outcome,
+        });
+        state.store(DONE, Ordering::SeqCst);
+    }
 }
 
 async fn deliver(
