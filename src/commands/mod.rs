@@ -22,7 +22,7 @@ use anyhow::bail;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Done, Error};
-use crate::journal::{Journal, State};
+use crate::journal::Journal;
 use crate::report::{Report, Shown};
 use crate::setup::Setup;
 
@@ -171,9 +171,4 @@ pub(crate) fn finish(
     } else {
         Done::Ok
     })
-}
-
-/// Whether a delivery read back from the journal is still to be sent by this process.
-pub(crate) fn is_pending(state: State) -> bool {
-    state == State::Pending
 }

@@ -7,7 +7,9 @@ use super::{finish, retry_hint};
 use crate::cli::{Cli, PostArgs};
 use crate::error::{Done, Error, Phase, say};
 use crate::input::Draft;
-use crate::journal::{Access, Journal, NewDelivery, NewUpdate, Opening, State, incident_lock};
+use crate::journal::{
+    Access, Delivery, Journal, NewDelivery, NewUpdate, Opening, State, incident_lock,
+};
 use crate::plan::{self, Planning};
 use crate::report::{self, Report, Shown};
 use crate::setup::Setup;
@@ -171,15 +173,9 @@ pub(crate) fn publish(
             &deliveries,
         )
         .usage()?;
-    drop(deliveries);
 
     // Recorded: from here on, whatever fails may come after something went out.
-    let pending: Vec<_> = journal
-        .deliveries(&update_id)
-        .after_recording()?
-        .into_iter()
-        .filter(|delivery| super::is_pending(delivery.state))
-        .collect();
+    let pending = Delivery::recorded(deliveries);
     let sent = send::send(
         &ready,
         journal,

@@ -7,8 +7,7 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::channels::{Receipt, Rendering, StubChannel};
-use crate::journal::{NewDelivery, NewUpdate, sqlite::Sqlite};
-use crate::update::Update;
+use crate::journal::NewDelivery;
 
 fn settings() -> Settings {
     Settings {
@@ -21,14 +20,6 @@ fn settings() -> Settings {
 
 /// A journal holding one update with a pending delivery per id.
 fn journal(ids: &[&str]) -> (tempfile::TempDir, Box<dyn Journal>) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut journal = Sqlite::open(
-        &dir.path().join("journal.db"),
-        crate::journal::Access::ReadWrite,
-    )
-    .unwrap()
-    .unwrap();
-    let update = Update::example("2026-11-22T10:00:00Z".parse().unwrap());
     let deliveries: Vec<NewDelivery> = ids
         .iter()
         .map(|id| NewDelivery {
@@ -41,18 +32,7 @@ fn journal(ids: &[&str]) -> (tempfile::TempDir, Box<dyn Journal>) {
             rendering: Some(Rendering::text("hello".into()).into()),
         })
         .collect();
-    journal
-        .record(
-            &NewUpdate {
-                update: &update,
-                fingerprint: "f",
-                input: "i",
-                idempotency_key: None,
-                allowed: &Default::default(),
-            },
-            &deliveries,
-        )
-        .unwrap();
+    let (dir, journal, _) = crate::journal::example(&deliveries);
     (dir, Box::new(journal))
 }
 

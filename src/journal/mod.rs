@@ -271,6 +271,45 @@ impl Delivery {
             state => state,
         }
     }
+
+    /// The pending ones of the deliveries just recorded, as the journal now holds them (a
+    /// record writes exactly what it is given, in one transaction), without reading 10,000 rows
+    /// back: the list is sized once, and each text shown is made once per shared rendering.
+    pub(crate) fn recorded(new: Vec<NewDelivery>) -> Vec<Delivery> {
+        let count = new.iter().filter(|new| new.state == State::Pending).count();
+        let mut found = Vec::with_capacity(count);
+        let mut shown: Option<(Arc<Rendering>, Arc<str>)> = None;
+        for new in new.into_iter().filter(|new| new.state == State::Pending) {
+            let rendered = match (&shown, &new.rendering) {
+                (_, None) => Arc::from(""),
+                (Some((seen, text)), Some(rendering)) if Arc::ptr_eq(seen, rendering) => {
+                    text.clone()
+                }
+                (_, Some(rendering)) => {
+                    let text: Arc<str> = Arc::from(rendering.shown());
+                    shown = Some((rendering.clone(), text.clone()));
+                    text
+                }
+            };
+            found.push(Delivery {
+                id: new.id,
+                channel: new.channel,
+                kind: new.kind,
+                target: new.target,
+                state: new.state,
+                remote_id: None,
+                parts: Vec::new(),
+                url: None,
+                attempts: 0,
+                error: None,
+                note: new.note,
+                rendered,
+                rendering: new.rendering,
+                started_at: None,
+            });
+        }
+        found
+    }
 }
 
 /// How one delivery ended.
@@ -589,6 +628,30 @@ pub(crate) fn check_sequence(update: &Update, last: Option<u32>) -> anyhow::Resu
     Ok(())
 }
 
+/// A new journal in a temporary folder holding `Update::example` with `deliveries`, for tests:
+/// the folder (the journal goes with it), the journal and the update's id.
+#[cfg(test)]
+pub(crate) fn example(deliveries: &[NewDelivery]) -> (tempfile::TempDir, sqlite::Sqlite, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = sqlite::Sqlite::open(&dir.path().join("journal.db"), Access::ReadWrite)
+        .unwrap()
+        .unwrap();
+    let update = crate::update::Update::example("2026-11-22T10:00:00Z".parse().unwrap());
+    let id = journal
+        .record(
+            &NewUpdate {
+                update: &update,
+                fingerprint: "f",
+                input: "i",
+                idempotency_key: None,
+                allowed: &Allowed::new(),
+            },
+            deliveries,
+        )
+        .unwrap();
+    (dir, journal, id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -641,5 +704,56 @@ mod tests {
         let rendering = |n: usize| read[n].rendering.clone().unwrap();
         assert!(Arc::ptr_eq(&rendering(0), &rendering(2)));
         assert_eq!(rendering(3).text, "Resolved: login failures");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+        /// What `post` sends is what it recorded: the deliveries made from the list it recorded
+        /// are, field for field, the pending ones the journal reads back (a list's runs of
+        /// shared renderings, skipped channels and notes among them).
+        #[test]
+        fn the_recorded_list_is_what_the_journal_reads_back(
+            runs in proptest::collection::vec((0..4usize, 0..3u8, proptest::bool::ANY), 1..6)
+        ) {
+            let mut new = Vec::new();
+            for (run, (recipients, shape, skipped)) in runs.into_iter().enumerate() {
+                let rendering = match shape {
+                    0 => None,
+                    1 => Some(Rendering::text(format!("Investigating: run {run}"))),
+                    _ => Some(Rendering {
+                        text: format!("Run {run}"),
+                        body: Some(format!("{{\"run\":{run}}}")),
+                        subject: Some("Subject".into()),
+                        ..Rendering::default()
+                    }),
+                }
+                .map(Arc::new);
+                for recipient in 0..recipients.max(1) {
+                    new.push(NewDelivery {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        channel: format!("channel-{run}"),
+                        kind: "webhook".into(),
+                        target: format!("hooks.example.com#{recipient}"),
+                        state: if skipped { State::Skipped } else { State::Pending },
+                        note: skipped.then(|| "skipped: disabled".to_owned()),
+                        rendering: rendering.clone(),
+                    });
+                }
+            }
+            let (_dir, journal, id) = example(&new);
+            let read: Vec<Delivery> = journal
+                .deliveries(&id)
+                .unwrap()
+                .into_iter()
+                .filter(|delivery| delivery.state == State::Pending)
+                .collect();
+            let made = Delivery::recorded(new);
+            proptest::prop_assert_eq!(made.len(), read.len());
+            proptest::prop_assert_eq!(made.capacity(), made.len());
+            for (made, read) in made.iter().zip(&read) {
+                proptest::prop_assert_eq!(format!("{made:?}"), format!("{read:?}"));
+            }
+        }
     }
 }
