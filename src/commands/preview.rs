@@ -118,7 +118,8 @@ pub(super) fn dry_run(
     };
     let report = preview(&plan, true);
     let phases = plan::phases(&plan, draft, setup, journal.as_deref(), renderer, now).usage()?;
-    let mut out = std::io::stdout().lock();
+    // A preview is written whole, not a system call per line (a few dozen of them).
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.json {
         let mut value = serde_json::to_value(&report).usage()?;
         if !phases.is_empty() {
@@ -151,6 +152,8 @@ pub(super) fn dry_run(
             phase.print_renderings(&mut out).usage()?;
             phase.print_table(&mut out).usage()?;
         }
+        // The findings go to stderr after what they are about.
+        out.flush().usage()?;
         print_all_findings(&report.findings, &phases).usage()?;
     }
     if any_blocked(&plan, &phases) {
@@ -179,6 +182,7 @@ pub(super) fn dry_run(
     if !args.json {
         writeln!(out, "\nDry run: nothing was sent and nothing was recorded.").usage()?;
     }
+    out.flush().usage()?;
     Ok(Done::Ok)
 }
 
