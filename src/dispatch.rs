@@ -40,6 +40,9 @@ pub(crate) struct Settings {
     pub(crate) max_retry_wait: Duration,
     /// How many deliveries of one channel (a subscriber list) may be in flight at once.
     pub(crate) max_in_flight: usize,
+    /// How many connections may be open at once; `None`: as many as the process's open-file
+    /// limit allows, raised as far as the lists need ([`crate::limits::open_files`]).
+    pub(crate) open_files: Option<usize>,
 }
 
 impl From<&crate::config::DispatchSettings> for Settings {
@@ -49,6 +52,7 @@ impl From<&crate::config::DispatchSettings> for Settings {
             retry_base: config.retry_base.unsigned_abs(),
             max_retry_wait: config.max_retry_wait.unsigned_abs(),
             max_in_flight: config.max_in_flight,
+            open_files: None,
         }
     }
 }
@@ -254,12 +258,21 @@ pub(crate) async fn dispatch(
     for (channel, lane) in &lanes {
         progress.planned(channel, lane.len());
     }
+    let wanted: Vec<usize> = lanes
+        .iter()
+        .map(|(_, jobs)| {
+            settings
+                .max_in_flight
+                .min(shared.jobs[jobs[0]].adapter.concurrency())
+                .clamp(1, jobs.len())
+        })
+        .collect();
+    let budget = settings
+        .open_files
+        .unwrap_or_else(|| crate::limits::open_files(wanted.iter().sum()));
+    let limits = share(&wanted, budget);
     let mut workers = tokio::task::JoinSet::new();
-    for (_, jobs) in lanes {
-        let limit = settings
-            .max_in_flight
-            .min(shared.jobs[jobs[0]].adapter.concurrency())
-            .clamp(1, jobs.len());
+    for ((_, jobs), limit) in lanes.into_iter().zip(limits) {
         let lane = Arc::new(Lane {
             jobs,
             next: AtomicUsize::new(0),
@@ -309,6 +322,28 @@ pub(crate) async fn dispatch(
         }
     }
     Dispatched { interrupted }
+}
+
+/// Each channel's share of `budget` connections: what it wants when all fit; else one each, and
+/// what is left in proportion to what each wants beyond that. An open-file limit lower than the
+/// lists want slows them down instead of failing their last connections with "too many open
+/// files".
+fn share(wanted: &[usize], budget: usize) -> Vec<usize> {
+    let total: usize = wanted.iter().sum();
+    if total <= budget {
+        return wanted.to_vec();
+    }
+    let left = budget.saturating_sub(wanted.len()) as u128;
+    let beyond = (total - wanted.len()) as u128;
+    wanted
+        .iter()
+        .map(|&want| {
+            let more = (want.saturating_sub(1) as u128 * left)
+                .checked_div(beyond)
+                .unwrap_or(0);
+            1 + usize::try_from(more).unwrap_or(0)
+        })
+        .collect()
 }
 
 /// One worker of a channel: takes the channel's next job until none is left. A panic ends that

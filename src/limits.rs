@@ -20,6 +20,26 @@ pub(crate) const LIST: u64 = 16 * 1024 * 1024;
 /// never read.
 pub(crate) const RESPONSE: usize = 16 * 1024;
 
+/// Open files kept for what is not a delivery's connection: the standard streams, the journal
+/// and the projections' connection to it, the runtime's own, the files a projection writes, and
+/// idle connections kept for reuse.
+pub(crate) const RESERVED_FILES: usize = 64;
+
+/// How many connections may be open at once when `wanted` are: the process's open-file limit is
+/// raised as far as they need and the system allows (a shell's usual 1,024 is less than a list
+/// of 10,000 wants with 1,024 in flight; the hard limit is rarely), less [`RESERVED_FILES`].
+/// When the limit cannot be read, as many as wanted.
+pub(crate) fn open_files(wanted: usize) -> usize {
+    let needed = wanted.saturating_add(RESERVED_FILES);
+    match rlimit::increase_nofile_limit(u64::try_from(needed).unwrap_or(u64::MAX)) {
+        Ok(limit) => usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(RESERVED_FILES)
+            .max(1),
+        Err(_) => wanted,
+    }
+}
+
 /// `16 KiB`, `1 MiB`.
 pub(crate) fn describe(bytes: u64) -> String {
     if bytes >= 1024 * 1024 && bytes.is_multiple_of(1024 * 1024) {

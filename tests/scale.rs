@@ -178,3 +178,26 @@ fn recipients_that_fail_alike_are_one_line() {
     );
     assert_eq!(emulator.requests().len(), 120);
 }
+
+/// A list that wants more connections than the process may open goes out in smaller waves
+/// instead of failing its last connections with "too many open files": every subscriber is
+/// delivered at the first attempt under a limit of 100 open files with 300 wanted in flight.
+#[test]
+fn a_low_open_file_limit_slows_a_list_and_fails_none() {
+    let emulator = Emulator::start();
+    emulator.with(|inner| inner.latency = Some(std::time::Duration::from_millis(50)));
+    let ws = workspace(&emulator, 300);
+    let config = std::fs::read_to_string(ws.file("channels.toml")).unwrap();
+    ws.write(
+        "channels.toml",
+        &config.replace("max_in_flight = 16", "max_in_flight = 300"),
+    );
+    ws.cmd(&[&["post", "--yes", "-q"], OPEN].concat())
+        .open_files(100)
+        .any_stdout()
+        .run();
+    assert_eq!(
+        ws.query("SELECT state, attempts, count(*) FROM deliveries GROUP BY state, attempts"),
+        ["delivered|1|300"]
+    );
+}

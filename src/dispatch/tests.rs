@@ -15,6 +15,7 @@ fn settings() -> Settings {
         retry_base: Duration::from_secs(1),
         max_retry_wait: Duration::from_secs(60),
         max_in_flight: 8,
+        open_files: None,
     }
 }
 
@@ -305,10 +306,16 @@ fn durations_read_as_people_write_them() {
     assert_eq!(humanize(Duration::from_secs(3 * 3600 + 20 * 60)), "3h 20m");
 }
 
-/// A list of `count` recipients answering after a second, `limit` at a time, and Ctrl-C after
-/// `stop_after` half-seconds: the first `limit` go out in the first second, the next `limit` in
-/// the second, and so on; at the interrupt, the wave being sent is unknown and the rest failed.
-fn a_list_goes_out_in_waves_of_max_in_flight(count: usize, limit: usize, stop_after: u64) {
+/// A list of `count` recipients answering after a second, `max_in_flight` at a time but never
+/// more than `open_files`, and Ctrl-C after `stop_after` half-seconds: the first `limit` go out
+/// in the first second, the next `limit` in the second, and so on; at the interrupt, the wave
+/// being sent is unknown and the rest failed.
+fn a_list_goes_out_in_waves_of_max_in_flight(
+    count: usize,
+    max_in_flight: usize,
+    open_files: Option<usize>,
+    stop_after: u64,
+) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -323,9 +330,11 @@ fn a_list_goes_out_in_waves_of_max_in_flight(count: usize, limit: usize, stop_af
         })
         .collect();
     let settings = Settings {
-        max_in_flight: limit,
+        max_in_flight,
+        open_files,
         ..settings()
     };
+    let limit = max_in_flight.min(open_files.unwrap_or(usize::MAX)).max(1);
     let stop = Duration::from_millis(500 * stop_after);
     let (dispatched, elapsed, progress, recorded) = runtime.block_on(async {
         let interrupt = tokio::time::sleep(stop);
@@ -370,10 +379,29 @@ proptest::proptest! {
     fn lists_go_out_in_waves_of_max_in_flight(
         count in 1usize..40,
         limit in 1usize..12,
+        open_files in proptest::option::of(0usize..12),
         stop_after in proptest::prelude::prop_oneof![1u64..12, proptest::prelude::Just(1_000)],
     ) {
         // Half-seconds that are whole seconds would tie with a wave ending: odd ones only.
-        a_list_goes_out_in_waves_of_max_in_flight(count, limit, stop_after | 1);
+        a_list_goes_out_in_waves_of_max_in_flight(count, limit, open_files, stop_after | 1);
+    }
+
+    /// Lanes get what they want when it fits the open files; else no lane gets more than it
+    /// wants, each gets one at least, and together they stay within the budget (or one each).
+    #[test]
+    fn channels_share_the_open_files(
+        wanted in proptest::collection::vec(1usize..2_000, 1..8),
+        budget in 0usize..4_000,
+    ) {
+        let limits = share(&wanted, budget);
+        let total: usize = wanted.iter().sum();
+        if total <= budget {
+            proptest::prop_assert_eq!(&limits, &wanted);
+        }
+        for (limit, want) in limits.iter().zip(&wanted) {
+            proptest::prop_assert!((1..=*want).contains(limit));
+        }
+        proptest::prop_assert!(limits.iter().sum::<usize>() <= budget.max(wanted.len()));
     }
 }
 

@@ -302,6 +302,27 @@ pub struct Cmd {
 }
 
 impl Cmd {
+    /// Runs with at most `limit` open files, soft and hard (`ulimit -n` in a shell).
+    #[allow(unsafe_code)]
+    pub fn open_files(mut self, limit: u64) -> Self {
+        use std::os::unix::process::CommandExt;
+        let limit = libc::rlimit {
+            rlim_cur: limit,
+            rlim_max: limit,
+        };
+        // SAFETY: `setrlimit` is async-signal-safe and touches nothing of the parent's.
+        unsafe {
+            self.command.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        self
+    }
+
     /// Runs as another user (tests that need root to do so say when they skip).
     pub fn user(mut self, uid: u32, gid: u32) -> Self {
         use std::os::unix::process::CommandExt;
