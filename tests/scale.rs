@@ -179,6 +179,45 @@ fn recipients_that_fail_alike_are_one_line() {
     assert_eq!(emulator.requests().len(), 120);
 }
 
+/// A subscriber alone on its server asks for its connection to be closed after its request:
+/// kept for a reuse that will not come, 10,000 subscribers on 10,000 servers held 10,000
+/// connections (and open files) until the end. Subscribers sharing a server keep theirs.
+#[test]
+fn only_a_server_with_more_subscribers_keeps_its_connection() {
+    let shared = Emulator::start();
+    let own = Emulator::start();
+    let ws = workspace(&shared, 0);
+    ws.write(
+        "subscribers.txt",
+        &format!(
+            "{}\n{}\n{}\n",
+            shared.url("/json/a"),
+            own.url("/json/b"),
+            shared.url("/json/c")
+        ),
+    );
+    ws.cmd(&[&["post", "--yes", "-q"], OPEN].concat())
+        .any_stdout()
+        .run();
+    let connection = |emulator: &Emulator| -> Vec<(String, Option<String>)> {
+        let mut seen: Vec<_> = emulator
+            .requests()
+            .into_iter()
+            .map(|request| (request.path, request.headers.get("connection").cloned()))
+            .collect();
+        seen.sort();
+        seen
+    };
+    assert_eq!(
+        connection(&shared),
+        [("/json/a".to_owned(), None), ("/json/c".to_owned(), None)]
+    );
+    assert_eq!(
+        connection(&own),
+        [("/json/b".to_owned(), Some("close".to_owned()))]
+    );
+}
+
 /// A list that wants more connections than the process may open goes out in smaller waves
 /// instead of failing its last connections with "too many open files": every subscriber is
 /// delivered at the first attempt under a limit of 100 open files with 300 wanted in flight.

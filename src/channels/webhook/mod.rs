@@ -17,7 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
 use jiff::Timestamp;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{CONNECTION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -212,13 +212,13 @@ impl Kind for Webhook {
                 Some(url)
             }
         };
-        let subscribers: HashMap<String, reqwest::Url> = match &self.urls_file {
-            None => HashMap::new(),
-            Some(path) => read_subscribers(path)?
-                .into_iter()
-                .inspect(|(_, url)| cx.redactor.add_url(url))
-                .collect(),
+        let subscribers = match &self.urls_file {
+            None => Vec::new(),
+            Some(path) => read_subscribers(path)?,
         };
+        for (_, url) in &subscribers {
+            cx.redactor.add_url(url);
+        }
         let at = |url: reqwest::Url| endpoint(self.format, url);
         let key = match &self.secret {
             None => None,
@@ -239,11 +239,21 @@ impl Kind for Webhook {
                 HeaderValue::from_str(value)?,
             );
         }
+        let alone = alone(subscribers.iter().map(|(_, url)| url));
         Ok(Arc::new(Sender {
             url: url.map(at),
             subscribers: subscribers
                 .into_iter()
-                .map(|(target, url)| (target, at(url)))
+                .zip(alone)
+                .map(|((target, url), alone)| {
+                    (
+                        target,
+                        Subscriber {
+                            url: at(url),
+                            alone,
+                        },
+                    )
+                })
                 .collect(),
             format: self.format,
             key,
@@ -286,12 +296,33 @@ fn slack_escaped(facts: &Facts) -> Facts {
     escaped
 }
 
+/// For each subscriber, whether no other one on the list is on its server. Its connection is
+/// closed after its one request instead of waiting, idle, for a reuse that will not come:
+/// 10,000 subscribers on 10,000 servers would otherwise hold 10,000 connections open (and as
+/// many open files) until the end, however few are in flight.
+fn alone<'a>(urls: impl Iterator<Item = &'a reqwest::Url> + Clone) -> Vec<bool> {
+    let server =
+        |url: &'a reqwest::Url| (url.scheme(), url.host_str(), url.port_or_known_default());
+    let mut servers: HashMap<_, usize> = HashMap::new();
+    for url in urls.clone() {
+        *servers.entry(server(url)).or_default() += 1;
+    }
+    urls.map(|url| servers[&server(url)] == 1).collect()
+}
+
+/// One subscriber of a list.
+struct Subscriber {
+    url: reqwest::Url,
+    /// No other subscriber is on its server: its connection is not kept for reuse.
+    alone: bool,
+}
+
 /// The adapter.
 struct Sender {
     /// The configured `url`, for the target `""`.
     url: Option<reqwest::Url>,
     /// The subscribers of `urls_file`, by target.
-    subscribers: HashMap<String, reqwest::Url>,
+    subscribers: HashMap<String, Subscriber>,
     format: Format,
     key: Option<Vec<u8>>,
     headers: HeaderMap,
@@ -301,9 +332,12 @@ struct Sender {
 #[async_trait]
 impl Channel for Sender {
     async fn deliver(&self, post: &Post) -> Result<Receipt, Failure> {
-        let url = match post.target.as_str() {
-            "" => self.url.as_ref(),
-            target => self.subscribers.get(target),
+        let (url, alone) = match post.target.as_str() {
+            "" => self.url.as_ref().map(|url| (url, false)),
+            target => self
+                .subscribers
+                .get(target)
+                .map(|subscriber| (&subscriber.url, subscriber.alone)),
         }
         .ok_or_else(|| {
             Failure::permanent(format!(
@@ -323,6 +357,9 @@ impl Channel for Sender {
         if let Some(key) = &self.key {
             let signature = sign(key, &post.delivery_id, timestamp, body.as_ref());
             request = request.header("webhook-signature", signature);
+        }
+        if alone {
+            request = request.header(CONNECTION, "close");
         }
         let response = request
             .body(bytes::Bytes::from_owner(body))
