@@ -156,6 +156,20 @@ impl Emulator {
         Emulator { base, inner }
     }
 
+    /// The same receivers on another address of this machine (any of 127.0.0.0/8 is), for a
+    /// list whose subscribers are on servers of their own. Its base URL.
+    pub fn also_on(&self, ip: std::net::Ipv4Addr) -> String {
+        let app = axum::Router::new()
+            .fallback(answer)
+            .with_state(self.inner.clone());
+        let listener = runtime()
+            .block_on(tokio::net::TcpListener::bind((ip, 0)))
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        runtime().spawn(async move { axum::serve(listener, app).await });
+        base
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
