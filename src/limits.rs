@@ -26,8 +26,8 @@ pub(crate) const RESPONSE: usize = 16 * 1024;
 pub(crate) const RESERVED_FILES: usize = 64;
 
 /// How many connections may be open at once when `wanted` are: the process's open-file limit is
-/// raised as far as they need and the system allows (a shell's usual 1,024 is less than a list
-/// of 10,000 wants with 1,024 in flight; the hard limit is rarely), less [`RESERVED_FILES`].
+/// raised as far as they need and the system allows (a shell's usual 1,024 is less than two
+/// lists want at 896 in flight each; the hard limit is rarely), less [`RESERVED_FILES`].
 /// When the limit cannot be read, as many as wanted.
 pub(crate) fn open_files(wanted: usize) -> usize {
     let needed = wanted.saturating_add(RESERVED_FILES);
