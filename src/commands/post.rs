@@ -175,7 +175,7 @@ pub(crate) fn publish(
         .usage()?;
 
     // Recorded: from here on, whatever fails may come after something went out.
-    let pending = Delivery::recorded(deliveries);
+    let pending = Delivery::recorded(deliveries).after_recording()?;
     let sent = send::send(
         &ready,
         journal,

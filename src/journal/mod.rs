@@ -212,14 +212,14 @@ pub(crate) struct NewDelivery {
 /// rendering a run of deliveries shares.
 #[derive(Default)]
 pub(crate) struct Stored {
-    last: Option<(Option<Arc<Rendering>>, String, String)>,
+    last: Option<(Option<Arc<Rendering>>, Arc<str>, String)>,
 }
 
 impl Stored {
     pub(crate) fn of(
         &mut self,
         rendering: &Option<Arc<Rendering>>,
-    ) -> anyhow::Result<(&str, &str)> {
+    ) -> anyhow::Result<(&Arc<str>, &str)> {
         let same = match (&self.last, rendering) {
             (Some((Some(seen), ..)), Some(rendering)) => Arc::ptr_eq(seen, rendering),
             (Some((None, ..)), None) => true,
@@ -231,7 +231,7 @@ impl Stored {
                 .map(Rendering::shown)
                 .unwrap_or_default();
             let payload = serde_json::to_string(rendering)?;
-            self.last = Some((rendering.clone(), shown, payload));
+            self.last = Some((rendering.clone(), shown.into(), payload));
         }
         let (_, shown, payload) = self.last.as_ref().expect("set above");
         Ok((shown, payload))
@@ -274,23 +274,14 @@ impl Delivery {
 
     /// The pending ones of the deliveries just recorded, as the journal now holds them (a
     /// record writes exactly what it is given, in one transaction), without reading 10,000 rows
-    /// back: the list is sized once, and each text shown is made once per shared rendering.
-    pub(crate) fn recorded(new: Vec<NewDelivery>) -> Vec<Delivery> {
+    /// back: the list is sized once, and each text shown is made once per shared rendering, as
+    /// the record made it ([`Stored`]).
+    pub(crate) fn recorded(new: Vec<NewDelivery>) -> anyhow::Result<Vec<Delivery>> {
         let count = new.iter().filter(|new| new.state == State::Pending).count();
         let mut found = Vec::with_capacity(count);
-        let mut shown: Option<(Arc<Rendering>, Arc<str>)> = None;
+        let mut stored = Stored::default();
         for new in new.into_iter().filter(|new| new.state == State::Pending) {
-            let rendered = match (&shown, &new.rendering) {
-                (_, None) => Arc::from(""),
-                (Some((seen, text)), Some(rendering)) if Arc::ptr_eq(seen, rendering) => {
-                    text.clone()
-                }
-                (_, Some(rendering)) => {
-                    let text: Arc<str> = Arc::from(rendering.shown());
-                    shown = Some((rendering.clone(), text.clone()));
-                    text
-                }
-            };
+            let rendered = stored.of(&new.rendering)?.0.clone();
             found.push(Delivery {
                 id: new.id,
                 channel: new.channel,
@@ -308,7 +299,7 @@ impl Delivery {
                 started_at: None,
             });
         }
-        found
+        Ok(found)
     }
 }
 
@@ -748,7 +739,7 @@ mod tests {
                 .into_iter()
                 .filter(|delivery| delivery.state == State::Pending)
                 .collect();
-            let made = Delivery::recorded(new);
+            let made = Delivery::recorded(new).unwrap();
             proptest::prop_assert_eq!(made.len(), read.len());
             proptest::prop_assert_eq!(made.capacity(), made.len());
             for (made, read) in made.iter().zip(&read) {

@@ -837,7 +837,7 @@ impl Journal for Postgres {
         let (mut shown, mut payloads) = (Vec::new(), Vec::new());
         for delivery in deliveries {
             let (text, payload) = stored.of(&delivery.rendering)?;
-            shown.push(Some(text.to_owned()));
+            shown.push(Some(text.to_string()));
             payloads.push(Some(payload.to_owned()));
         }
         tx.execute_typed(
