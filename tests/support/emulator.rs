@@ -133,6 +133,19 @@ pub struct Inner {
     pub bluesky: super::bluesky::BlueskyState,
 }
 
+/// Answers on a port of `ip` with the receivers sharing `inner`; the base URL.
+fn serve(inner: &Arc<Mutex<Inner>>, ip: std::net::Ipv4Addr) -> String {
+    let app = axum::Router::new()
+        .fallback(answer)
+        .with_state(inner.clone());
+    let listener = runtime()
+        .block_on(tokio::net::TcpListener::bind((ip, 0)))
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    runtime().spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
 #[derive(Clone)]
 pub struct Emulator {
     pub base: String,
@@ -145,29 +158,14 @@ impl Emulator {
             next_id: 1_200_000_000_000_000_000,
             ..Inner::default()
         }));
-        let app = axum::Router::new()
-            .fallback(answer)
-            .with_state(inner.clone());
-        let listener = runtime()
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        runtime().spawn(async move { axum::serve(listener, app).await });
+        let base = serve(&inner, std::net::Ipv4Addr::LOCALHOST);
         Emulator { base, inner }
     }
 
     /// The same receivers on another address of this machine (any of 127.0.0.0/8 is), for a
     /// list whose subscribers are on servers of their own. Its base URL.
     pub fn also_on(&self, ip: std::net::Ipv4Addr) -> String {
-        let app = axum::Router::new()
-            .fallback(answer)
-            .with_state(self.inner.clone());
-        let listener = runtime()
-            .block_on(tokio::net::TcpListener::bind((ip, 0)))
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        runtime().spawn(async move { axum::serve(listener, app).await });
-        base
+        serve(&self.inner, ip)
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -306,19 +306,11 @@ impl Cmd {
     #[allow(unsafe_code)]
     pub fn open_files(mut self, limit: u64) -> Self {
         use std::os::unix::process::CommandExt;
-        let limit = libc::rlimit {
-            rlim_cur: limit,
-            rlim_max: limit,
-        };
-        // SAFETY: `setrlimit` is async-signal-safe and touches nothing of the parent's.
+        // SAFETY: `setrlimit` is one system call, async-signal-safe, touching nothing of the
+        // parent's.
         unsafe {
-            self.command.pre_exec(move || {
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
+            self.command
+                .pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, limit, limit));
         }
         self
     }
