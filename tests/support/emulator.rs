@@ -263,7 +263,7 @@ async fn answer(
     }
     let _done = Done(inner.clone());
     if let Some(latency) = latency {
-        tokio::time::sleep(latency).await;
+        super::latency::wait(latency).await;
     }
     match fault {
         Some(Fault::Status {

@@ -7,6 +7,7 @@
 pub mod bluesky;
 pub mod emulator;
 pub mod facebook;
+pub mod latency;
 pub mod mastodon;
 pub mod postgres;
 pub mod smtp;

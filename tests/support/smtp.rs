@@ -278,7 +278,7 @@ async fn session(
                 }
                 let latency = state.lock().unwrap().latency;
                 if let Some(latency) = latency {
-                    tokio::time::sleep(latency).await;
+                    super::latency::wait(latency).await;
                 }
                 match fault("DATA") {
                     // The message is queued, then the connection is lost before the reply.
