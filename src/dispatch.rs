@@ -258,6 +258,8 @@ pub(crate) async fn dispatch(
     for (channel, lane) in &lanes {
         progress.planned(channel, lane.len());
     }
+    // The workers start in the order they are spawned: sessions first.
+    lanes.sort_by_key(|(_, jobs)| !shared.jobs[jobs[0]].adapter.opens_session());
     let wanted: Vec<usize> = lanes
         .iter()
         .map(|(_, jobs)| {

@@ -609,6 +609,14 @@ pub trait Channel: Send + Sync {
         usize::MAX
     }
 
+    /// Whether a delivery starts with a session of several round trips before its message
+    /// goes out (SMTP's greeting, EHLO, STARTTLS and AUTH). The dispatcher starts these
+    /// channels first: their handshakes then overlap the others' requests instead of following
+    /// them.
+    fn opens_session(&self) -> bool {
+        false
+    }
+
     /// Verifies the credentials without posting, and says what they give access to.
     async fn check(&self) -> Result<String, Failure> {
         Ok("nothing to check without sending".into())

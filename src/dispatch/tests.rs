@@ -457,3 +457,53 @@ async fn a_panic_ends_its_delivery_and_not_the_ones_behind_it() {
         ]
     );
 }
+
+/// Records the order its deliveries start in; `session` says whether it opens one first.
+struct Starts {
+    session: bool,
+    started: Arc<Mutex<Vec<String>>>,
+}
+
+#[async_trait::async_trait]
+impl Channel for Starts {
+    async fn deliver(&self, post: &Post) -> Result<Receipt, Failure> {
+        self.started.lock().unwrap().push(post.delivery_id.clone());
+        Ok(Receipt::default())
+    }
+
+    fn opens_session(&self) -> bool {
+        self.session
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Channels that open a session start first, in the order they were given; the others
+    /// follow in theirs.
+    #[test]
+    fn sessions_start_first(sessions in proptest::collection::vec(proptest::bool::ANY, 1..8)) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let jobs: Vec<Job> = sessions
+            .iter()
+            .enumerate()
+            .map(|(n, &session)| {
+                let mut job = job(&format!("c{n}"), Arc::new(StubChannel::new_ok()), false);
+                job.adapter = Arc::new(Starts { session, started: started.clone() });
+                job
+            })
+            .collect();
+        let (dispatched, ..) =
+            runtime.block_on(run(jobs, settings(), &Redactor::default(), never()));
+        proptest::prop_assert!(!dispatched.interrupted);
+        let (first, then): (Vec<usize>, Vec<usize>) =
+            (0..sessions.len()).partition(|&n| sessions[n]);
+        let expected: Vec<String> = first.into_iter().chain(then).map(|n| format!("c{n}")).collect();
+        proptest::prop_assert_eq!(&*started.lock().unwrap(), &expected);
+    }
+}

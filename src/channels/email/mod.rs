@@ -554,6 +554,10 @@ impl Channel for Sender {
         self.connections
     }
 
+    fn opens_session(&self) -> bool {
+        true
+    }
+
     async fn deliver(&self, post: &Post) -> Result<Receipt, Failure> {
         let recipient =
             check_mailbox(&post.target).map_err(|err| Failure::permanent(format!("{err:#}")))?;
