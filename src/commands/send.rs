@@ -62,6 +62,10 @@ impl Ready {
         });
         let spare = projects
             .then(|| spare.unwrap_or_else(|| Opening::start(&setup.state, Access::ReadWrite)));
+        // Every secret is known now. The redaction matcher is built on a thread of its own while
+        // the update is recorded (mostly a wait for the disk), not by the first answer.
+        let prepared = redactor.clone();
+        std::thread::spawn(move || prepared.prepare());
         Ok(Ready {
             runtime: Some(runtime),
             adapters,
