@@ -63,9 +63,9 @@ impl Ready {
         let spare = projects
             .then(|| spare.unwrap_or_else(|| Opening::start(&setup.state, Access::ReadWrite)));
         // Every secret is known now. The redaction matcher is built by the runtime's worker
-        // while the update is recorded (mostly a wait for the disk), not by the first answer.
-        // The worker, not a thread of its own: a thread that allocates gets an allocator arena
-        // of its own, and a list's matcher (10,000 subscriber URLs) kept 8 MB more there.
+        // while the update is recorded (mostly a wait for the disk), not by the first answer;
+        // by the worker, not a thread of its own, which would get an allocator arena of its own.
+        // A list's is left for later (see `Redactor::prepare`).
         let prepared = redactor.clone();
         runtime.spawn(async move { prepared.prepare() });
         Ok(Ready {
