@@ -22,7 +22,7 @@ use crate::wording::render::Renderer;
 /// The channels built and ready to send: the runtime they run on, their adapters, the
 /// redactor that knows their secrets, and the projections' journal connection being opened.
 pub(crate) struct Ready {
-    /// Always `Some` until dropped.
+    /// Taken only when `Ready` is dropped.
     runtime: Option<tokio::runtime::Runtime>,
     adapters: HashMap<String, Arc<dyn Channel>>,
     redactor: Redactor,
@@ -77,6 +77,12 @@ impl Ready {
     }
 }
 
+impl Ready {
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.as_ref().expect("taken only on drop")
+    }
+}
+
 impl Drop for Ready {
     /// Everything sent has been awaited by now: what the runtime still holds is idle
     /// connections and their tasks, which it drops without this thread waiting for its worker to
@@ -114,7 +120,7 @@ pub(crate) fn send(
     mut sending: Sending<'_>,
 ) -> anyhow::Result<Sent> {
     let setup = sending.setup;
-    let runtime = ready.runtime.as_ref().context("the runtime is gone")?;
+    let runtime = ready.runtime();
     let deliveries = std::mem::take(&mut sending.deliveries);
     // Each delivery becomes its job (10,000 subscribers are not held twice while they are sent,
     // nor in a list grown by doubling to room for 16,384).
