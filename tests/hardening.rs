@@ -39,6 +39,20 @@ fn workspace(emulator: &Emulator, extra: &str) -> Workspace {
     ))
 }
 
+/// A follow-up to the latest incident, previewed.
+const DRY_RUN_FOLLOW_UP: [&str; 10] = [
+    "post",
+    "--dry-run",
+    "--incident",
+    "latest",
+    "--status",
+    "identified",
+    "--message",
+    "Cause found.",
+    "--next-update",
+    "30m",
+];
+
 fn post(ws: &Workspace, args: &[&str]) -> std::process::Output {
     ws.cmd(&[&["post", "--yes", "-q"], args].concat())
         .any_stdout()
@@ -221,18 +235,7 @@ fn a_closed_pipe_is_not_an_error() {
         &["history", "latest", "--json"][..],
         &["history", "latest"][..],
         &["status", "--json"][..],
-        &[
-            "post",
-            "--dry-run",
-            "--incident",
-            "latest",
-            "--status",
-            "identified",
-            "--message",
-            "Cause found.",
-            "--next-update",
-            "30m",
-        ][..],
+        &DRY_RUN_FOLLOW_UP[..],
     ] {
         assert_eq!(
             ws.cmd(args).run_into_closed_pipe(),
@@ -291,6 +294,42 @@ fn reading_commands_work_for_a_user_who_may_only_read_the_journal() {
     .status(2)
     .run();
     assert!(String::from_utf8_lossy(&output.stderr).contains("journal"));
+}
+
+/// Item 5: reading commands leave nothing beside the journal. SQLite makes `-wal` and `-shm`
+/// files for any reader of a WAL journal, and a read-only connection left them after every
+/// `status` until the next post removed them.
+#[test]
+fn reading_commands_leave_no_files_beside_the_journal() {
+    let emulator = Emulator::start();
+    let ws = workspace(&emulator, "");
+    post(&ws, OPEN);
+    let beside = || -> Vec<String> {
+        let name = ws
+            .journal()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let mut found: Vec<String> = std::fs::read_dir(ws.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|file| file.starts_with(&name) && *file != name && !file.ends_with(".locks"))
+            .collect();
+        found.sort();
+        found
+    };
+    assert_eq!(beside(), Vec::<String>::new(), "after the post");
+    for args in [
+        &["status"][..],
+        &["status", "--check"][..],
+        &["incidents", "--json"][..],
+        &["history", "latest"][..],
+        &DRY_RUN_FOLLOW_UP[..],
+    ] {
+        ws.cmd(args).any_stdout().run();
+        assert_eq!(beside(), Vec::<String>::new(), "after {args:?}");
+    }
 }
 
 /// Item 5: a journal from a newer version, or an SQLite file that is not a journal, is refused

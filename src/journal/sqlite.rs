@@ -260,18 +260,32 @@ impl Sqlite {
     }
 }
 
-/// Opens the connection. A reader without write access to the folder cannot create the `-shm`
-/// file SQLite needs for a WAL journal; it then reads the file as it stands (`immutable`), which
-/// is safe because no writer is active then (a writer keeps `-shm` in place).
+/// Opens the connection. A reader that may write the file and its folder opens it for writing
+/// and is refused every write (`query_only`): SQLite makes `-wal` and `-shm` files beside a WAL
+/// journal for any reader, and only a connection that may write removes them when it is the
+/// last to close (a read-only one left them after every `status`). A reader without write access
+/// to the folder cannot create the `-shm` file; it then reads the file as it stands
+/// (`immutable`), which is safe because no writer is active then (a writer keeps `-shm` in
+/// place).
 fn connect(path: &Path, access: Access) -> anyhow::Result<Connection> {
     let cannot = || format!("cannot open the journal {}", path.display());
-    match access {
-        Access::ReadWrite => Connection::open_with_flags(
+    let writable = || {
+        Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .with_context(cannot),
+    };
+    match access {
+        Access::ReadWrite => writable().with_context(cannot),
         Access::ReadOnly => {
+            if let Ok(conn) = writable()
+                && conn.pragma_update(None, "query_only", true).is_ok()
+                && conn
+                    .pragma_query_value(None, "application_id", |_| Ok(()))
+                    .is_ok()
+            {
+                return Ok(conn);
+            }
             let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
             let conn = Connection::open_with_flags(path, flags).with_context(cannot)?;
             let readable = conn
