@@ -370,12 +370,8 @@ impl Draft {
             reminder: self.reminder,
         };
         let json = serde_json::to_string(&typed).expect("inputs serialize");
-        hex(&Sha256::digest(json.as_bytes()))
+        crate::digest::hex(&Sha256::digest(json.as_bytes()))
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub mod channels;
 mod cli;
 mod commands;
 mod config;
+mod digest;
 mod dispatch;
 mod error;
 mod input;

@@ -19,7 +19,8 @@ use sha2::{Digest, Sha256};
 
 use crate::autopilot::Step;
 use crate::channels::{ChannelConfig, History, Links, Projection, RenderCx, Rendering, site};
-use crate::input::{Draft, hex};
+use crate::digest::hex;
+use crate::input::Draft;
 use crate::journal::{Allowed, Filter, Incident, Journal, StoredUpdate};
 use crate::setup::Setup;
 use crate::update::{self, IncidentKind, Status, Update};

@@ -185,11 +185,7 @@ struct Poster {
 pub(crate) fn appsecret_proof(app_secret: &str, token: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("any key");
     mac.update(token.as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    crate::digest::hex(&mac.finalize().into_bytes())
 }
 
 impl Poster {

@@ -253,7 +253,7 @@ impl Sqlite {
 
     fn lock_path(&self, name: &str) -> PathBuf {
         let digest = Sha256::digest(name.as_bytes());
-        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let hex = crate::digest::hex(&digest[..8]);
         let mut folder = self.path.as_os_str().to_owned();
         folder.push(".locks");
         PathBuf::from(folder).join(format!("{hex}.lock"))
