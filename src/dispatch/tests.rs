@@ -37,7 +37,7 @@ fn journal(ids: &[&str]) -> (tempfile::TempDir, Box<dyn Journal>) {
     (dir, Box::new(journal))
 }
 
-fn job(id: &str, adapter: Arc<StubChannel>, repeat_is_safe: bool) -> Job {
+fn job(id: &str, adapter: Arc<dyn Channel>, repeat_is_safe: bool) -> Job {
     Job {
         channel: id.to_owned(),
         adapter,
@@ -422,9 +422,8 @@ async fn a_panic_ends_its_delivery_and_not_the_ones_behind_it() {
     let jobs: Vec<Job> = ["before", "boom", "after"]
         .into_iter()
         .map(|id| {
-            let mut job = job(id, Arc::new(StubChannel::new_ok()), false);
+            let mut job = job(id, adapter.clone(), false);
             job.channel = "list".into();
-            job.adapter = adapter.clone();
             job
         })
         .collect();
@@ -493,9 +492,7 @@ proptest::proptest! {
             .iter()
             .enumerate()
             .map(|(n, &session)| {
-                let mut job = job(&format!("c{n}"), Arc::new(StubChannel::new_ok()), false);
-                job.adapter = Arc::new(Starts { session, started: started.clone() });
-                job
+                job(&format!("c{n}"), Arc::new(Starts { session, started: started.clone() }), false)
             })
             .collect();
         let (dispatched, ..) =
