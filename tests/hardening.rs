@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use crate::support::emulator::{Emulator, Fault};
-use crate::support::{OPEN, Workspace, json};
+use crate::support::{LIFE, OPEN, Workspace, json};
 
 fn workspace(emulator: &Emulator, extra: &str) -> Workspace {
     Workspace::new(&format!(
@@ -39,19 +39,10 @@ fn workspace(emulator: &Emulator, extra: &str) -> Workspace {
     ))
 }
 
-/// A follow-up to the latest incident, previewed.
-const DRY_RUN_FOLLOW_UP: [&str; 10] = [
-    "post",
-    "--dry-run",
-    "--incident",
-    "latest",
-    "--status",
-    "identified",
-    "--message",
-    "Cause found.",
-    "--next-update",
-    "30m",
-];
+/// The life's second update (a follow-up to the latest incident), previewed.
+fn dry_run_follow_up() -> Vec<&'static str> {
+    [&["post", "--dry-run"][..], LIFE[1]].concat()
+}
 
 fn post(ws: &Workspace, args: &[&str]) -> std::process::Output {
     ws.cmd(&[&["post", "--yes", "-q"], args].concat())
@@ -235,7 +226,7 @@ fn a_closed_pipe_is_not_an_error() {
         &["history", "latest", "--json"][..],
         &["history", "latest"][..],
         &["status", "--json"][..],
-        &DRY_RUN_FOLLOW_UP[..],
+        &dry_run_follow_up()[..],
     ] {
         assert_eq!(
             ws.cmd(args).run_into_closed_pipe(),
@@ -325,7 +316,7 @@ fn reading_commands_leave_no_files_beside_the_journal() {
         &["status", "--check"][..],
         &["incidents", "--json"][..],
         &["history", "latest"][..],
-        &DRY_RUN_FOLLOW_UP[..],
+        &dry_run_follow_up()[..],
     ] {
         ws.cmd(args).any_stdout().run();
         assert_eq!(beside(), Vec::<String>::new(), "after {args:?}");
