@@ -46,7 +46,7 @@ fn the_banner_escapes_every_text_and_stays_small_and_accessible() {
     let html = ws.read("site/banner.html");
     assert!(!html.contains("<script") && !html.contains("<b>"), "{html}");
     assert!(
-        html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; &quot;Login&quot;"),
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Login&quot;"),
         "{html}"
     );
     assert!(html.contains(r#"role="status""#) && html.contains(r#"aria-live="polite""#));

@@ -581,7 +581,7 @@ fn a_custom_banner_template_is_escaped_whatever_its_name() {
     );
     assert_eq!(
         ws.read("banner.html"),
-        "<p>Investigating: Login &lt;b&gt;failures&lt;&#x2f;b&gt; See &lt;script&gt;alert(1)&lt;&#x2f;script&gt;. 10:30 UTC</p>\n"
+        "<p>Investigating: Login &lt;b&gt;failures&lt;/b&gt; See &lt;script&gt;alert(1)&lt;/script&gt;. 10:30 UTC</p>\n"
     );
 }
 

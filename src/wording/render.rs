@@ -145,6 +145,18 @@ impl Renderer {
                 AutoEscape::None
             }
         });
+        // HTML values are escaped by the one function the fact checks escape with.
+        env.set_formatter(|out, state, value| {
+            if *state.auto_escape() == AutoEscape::Html
+                && !value.is_safe()
+                && let Some(text) = value.as_str()
+            {
+                return out
+                    .write_str(&crate::wording::facts::html_escape(text))
+                    .map_err(minijinja::Error::from);
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
         env.set_syntax(
             minijinja::syntax::SyntaxConfig::builder()
                 .trim_blocks(true)
@@ -357,6 +369,6 @@ mod tests {
         let html = renderer
             .render(&name, &serde_json::json!({"message": "<script>x</script>"}))
             .unwrap();
-        assert_eq!(html, "<p>&lt;script&gt;x&lt;&#x2f;script&gt;</p>");
+        assert_eq!(html, "<p>&lt;script&gt;x&lt;/script&gt;</p>");
     }
 }
