@@ -61,8 +61,21 @@ pub(crate) enum Command {
     Init,
     /// Print the shell completion script (see the README for where it goes)
     Completions(CompletionsArgs),
-    /// Print the man page (roff), generated from the same definitions as --help
-    Man,
+    /// Print a man page (roff), or write them all with --dir; generated from the same
+    /// definitions as --help
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// The command whose page to print (`post`, `journal migrate`); omitted: outage(1)
+    #[arg(value_name = "COMMAND", conflicts_with = "dir")]
+    pub(crate) command: Vec<String>,
+
+    /// Write every page (outage.1, outage-post.1, ...) into this folder, created if missing,
+    /// e.g. ~/.local/share/man/man1
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

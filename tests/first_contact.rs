@@ -170,6 +170,79 @@ fn completions_and_the_man_page_cover_every_command() {
         .run();
 }
 
+/// `man outage` lists `outage-post(1)` and the others: `--dir` writes each page any page lists,
+/// and nothing else; `man post` prints the page `--dir` wrote.
+#[test]
+fn man_writes_every_page_the_pages_list_and_prints_any_one() {
+    let ws = empty();
+    let dir = ws.file("share/man/man1");
+    let output = ws
+        .cmd(&["man", "--dir", dir.to_str().unwrap()])
+        .any_stdout()
+        .run();
+    let report = String::from_utf8(output.stdout).unwrap();
+    let written: std::collections::BTreeSet<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let page = |file: &str| std::fs::read_to_string(dir.join(file)).unwrap();
+    // outage(1) is the page nobody lists; every other is listed by its parent.
+    let mut listed = std::collections::BTreeSet::from(["outage.1".to_owned()]);
+    for file in &written {
+        let text = page(file);
+        let name = file.trim_end_matches(".1");
+        assert!(text.contains(&format!(".TH {name} 1 ")), "{file}");
+        let footer = format!("\"outage {}\"", env!("CARGO_PKG_VERSION"));
+        assert!(text.contains(&footer), "{file} lacks {footer}");
+        listed.extend(
+            text.split_whitespace()
+                .filter(|word| word.starts_with("outage") && word.ends_with("(1)"))
+                .map(|word| format!("{}.1", word.trim_end_matches("(1)").replace("\\-", "-"))),
+        );
+    }
+    assert_eq!(listed, written, "pages listed and pages written");
+    assert!(written.contains("outage-journal-migrate.1"), "{written:?}");
+    assert!(
+        report.starts_with(&format!(
+            "wrote {} man pages into {}: outage.1, outage-post.1, ",
+            written.len(),
+            dir.display()
+        )),
+        "{report}"
+    );
+    for (args, file) in [
+        (&["man", "post"][..], "outage-post.1"),
+        (
+            &["man", "journal", "migrate"][..],
+            "outage-journal-migrate.1",
+        ),
+        (&["man"][..], "outage.1"),
+    ] {
+        let printed = ws.cmd(args).any_stdout().run();
+        assert_eq!(
+            String::from_utf8(printed.stdout).unwrap(),
+            page(file),
+            "{args:?}"
+        );
+    }
+    assert!(page("outage-post.1").contains("\\-\\-dry\\-run"));
+    // Each page is clean roff where groff is installed.
+    for file in &written {
+        if let Ok(checked) = std::process::Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .arg(dir.join(file))
+            .output()
+        {
+            assert!(checked.status.success(), "{file}");
+            assert_eq!(String::from_utf8_lossy(&checked.stderr), "", "{file}");
+        }
+    }
+    ws.cmd(&["man", "journal", "nosuch"])
+        .stderr("error: `outage journal` has no command `nosuch`; its commands are migrate, copy\n")
+        .status(2)
+        .run();
+}
+
 /// The words of a script or page: what a command name must be, not part of a longer word
 /// (`man` is in `command`).
 fn words(text: &str) -> std::collections::HashSet<&str> {

@@ -41,7 +41,7 @@ pub(crate) fn run(cli: &Cli) -> Result<Done, Error> {
         Command::Site(command) => site::run(cli, command),
         Command::Init => init::run(cli),
         Command::Completions(args) => shell::completions(args.shell),
-        Command::Man => shell::man(),
+        Command::Man(args) => shell::man(args),
     }
 }
 
