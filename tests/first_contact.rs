@@ -44,6 +44,31 @@ fn init_writes_the_example_refuses_to_overwrite_and_its_next_command_works() {
     // The printed next command passes with what init wrote.
     ws.cmd(NEXT).env_remove("OUTAGE_CONFIG").any_stdout().run();
 
+    // Enabling a channel: `channels` names the ones a post would stop at.
+    let enabled = EXAMPLE
+        .replacen("enabled = false", "enabled = true", 1)
+        .replace(
+            "name = \"x\"\nkind = \"x\"\nenabled = false",
+            "name = \"x\"\nkind = \"x\"\nenabled = true",
+        );
+    assert_ne!(enabled, EXAMPLE);
+    std::fs::write(ws.file("channels.toml"), &enabled).unwrap();
+    let mut channels = ws.cmd(&["channels"]).env_remove("OUTAGE_CONFIG");
+    for secret in [
+        "STATUS_HOOK_SECRET",
+        "X_API_KEY",
+        "X_API_SECRET",
+        "X_ACCESS_TOKEN",
+        "X_ACCESS_TOKEN_SECRET",
+    ] {
+        channels = channels.env_remove(secret);
+    }
+    channels
+        .any_stdout()
+        .stderr("error: enabled without a secret it needs: status-hook, x; a post sends nothing until each is set (SECRETS above) or the channel has enabled = false\n")
+        .status(2)
+        .run();
+
     // A second init, or one over a file of the user's, changes nothing.
     std::fs::write(ws.file("channels.toml"), "# mine\n").unwrap();
     ws.cmd(&["init"])

@@ -85,11 +85,17 @@ pub(crate) fn run(cli: &Cli, args: &ChannelsArgs) -> Result<Done, Error> {
     let failed = enabled
         .clone()
         .any(|row| row.check.as_ref().is_some_and(|check| !check.ok));
-    let missing = enabled.clone().any(|row| !row.missing_secrets.is_empty());
-    if missing {
-        // The table says which; the exit code says a post would not go out.
+    let missing: Vec<&str> = enabled
+        .clone()
+        .filter(|row| !row.missing_secrets.is_empty())
+        .map(|row| row.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        // The table says which secrets; the exit code says a post would not go out.
         return Err(Error::Usage(anyhow::anyhow!(
-            "a secret is missing for an enabled channel; nothing could be posted"
+            "enabled without a secret it needs: {}; a post sends nothing until each is set \
+             (SECRETS above) or the channel has enabled = false",
+            missing.join(", ")
         )));
     }
     Ok(if failed {
