@@ -478,11 +478,17 @@ fn who(channel: &str, target: &str) -> String {
     }
 }
 
+/// `1 channel`, `3 channels`: a count and its noun, which takes an `s` here.
+pub(crate) fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 fn summary(outcome: &Outcome) -> String {
-    let tries = match outcome.attempts {
-        1 => "1 attempt".to_owned(),
-        n => format!("{n} attempts"),
-    };
+    let tries = counted(outcome.attempts as usize, "attempt");
     let state = outcome.state.as_str();
     let state = match Tone::of(state) {
         Some(tone) => paint(Stream::Err, tone, state),

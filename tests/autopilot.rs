@@ -350,7 +350,7 @@ fn every_phase_is_checked_when_scheduled_and_the_dry_run_shows_them() {
     .stdout(
         "
         error[internal-marker]: completed: the message contains \"db-7.internal\", which looks internal; move it to --internal-note
-        1 error(s), 0 warning(s)
+        1 error, 0 warnings
         ",
     )
     .status(3)

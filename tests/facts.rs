@@ -271,10 +271,10 @@ fn times_that_cannot_be_meant_are_refused() {
         .status(2)
         .run();
     ws.cmd(&[&["lint"], &maintenance[..], &["--ends", "+1h"]].concat())
-        .stdout("0 error(s), 0 warning(s)\n")
+        .stdout("0 errors, 0 warnings\n")
         .run();
     ws.cmd(&[&["lint"], &maintenance[..]].concat())
-        .stdout("error[missing-next-update]: An in-progress update must say when the next one comes; add --next-update 30m (next_update in an update file)\n1 error(s), 0 warning(s)\n")
+        .stdout("error[missing-next-update]: An in-progress update must say when the next one comes; add --next-update 30m (next_update in an update file)\n1 error, 0 warnings\n")
         .status(3)
         .run();
 }

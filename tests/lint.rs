@@ -189,7 +189,7 @@ fn a_follow_up_that_repeats_an_earlier_message_is_no_news() {
     );
     assert_eq!(
         out,
-        "warning[no-news]: the message repeats update 1 word for word; say what changed, what is being done, or when you will know more\n0 error(s), 1 warning(s)\n"
+        "warning[no-news]: the message repeats update 1 word for word; say what changed, what is being done, or when you will know more\n0 errors, 1 warning\n"
     );
     assert_eq!(code, 0);
     let (out, _) = lint(
@@ -201,7 +201,7 @@ fn a_follow_up_that_repeats_an_earlier_message_is_no_news() {
             "The cause is a certificate.",
         ],
     );
-    assert_eq!(out, "0 error(s), 0 warning(s)\n");
+    assert_eq!(out, "0 errors, 0 warnings\n");
 }
 
 #[test]
@@ -220,7 +220,7 @@ fn rendering_rules_check_each_channel() {
             "
             error[too-long] long: the rendering is 2467 characters even with no message, over the channel's limit of 2000 characters; shorten the title, compensation or template
             error[missing-fact] lossy: the rendering lost the next update time (\"10:30 UTC\"); check the channel's template
-            2 error(s), 0 warning(s)
+            2 errors, 0 warnings
             ",
         )
         .status(3)

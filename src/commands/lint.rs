@@ -56,7 +56,13 @@ pub(crate) fn run(cli: &Cli, args: &LintArgs) -> Result<Done, Error> {
             .iter()
             .filter(|f| f.severity == Severity::Warning)
             .count();
-        writeln!(out, "{errors} error(s), {warnings} warning(s)").usage()?;
+        writeln!(
+            out,
+            "{}, {}",
+            crate::report::counted(errors, "error"),
+            crate::report::counted(warnings, "warning")
+        )
+        .usage()?;
     }
     if report.blocked() {
         return Err(Error::Policy { said: true });

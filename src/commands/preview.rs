@@ -197,8 +197,11 @@ pub(super) fn confirm(yes: bool, plan: &Plan) -> anyhow::Result<()> {
     eprint!("{}", what_goes_out(plan));
     let count = plan.channels.iter().filter(|p| p.skipped.is_none()).count();
     eprint!(
-        "Post update {} of {} ({}) to {count} channel(s)? [y/N] ",
-        plan.update.sequence, plan.update.incident, plan.update.status
+        "Post update {} of {} ({}) to {}? [y/N] ",
+        plan.update.sequence,
+        plan.update.incident,
+        plan.update.status,
+        crate::report::counted(count, "channel")
     );
     std::io::stderr().flush()?;
     let mut answer = String::new();
