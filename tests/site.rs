@@ -429,6 +429,42 @@ fn a_site_follows_an_incident_and_a_maintenance() {
 
 /// Ten open incidents of three updates each, every one with typical words: the front page
 /// shows them all and stays under 20 KB.
+/// A dry run names each page where it goes, and those are the pages the post then writes.
+#[test]
+fn a_dry_run_names_each_page_where_the_post_writes_it() {
+    let emulator = Emulator::start();
+    let ws = Workspace::new(&config(&emulator, ""));
+    let now = "2026-11-22T10:00:00Z";
+    let args = opening("Some customers cannot log in.");
+    let preview = ws
+        .cmd(&[&["post", "--dry-run", "--channels", "site"], &args[..]].concat())
+        .env("OUTAGE_NOW", now)
+        .any_stdout()
+        .run();
+    let preview = String::from_utf8(preview.stdout).unwrap();
+    let shown: Vec<&str> = preview
+        .lines()
+        .filter_map(|line| line.strip_prefix("==> ")?.strip_suffix(" <=="))
+        .collect();
+    assert!(shown.len() > 10, "{preview}");
+    assert!(
+        shown
+            .iter()
+            .all(|path| !std::path::Path::new(path).exists())
+    );
+    post(&ws, now, &[&["--channels", "site"], &args[..]].concat());
+    for path in shown {
+        assert!(
+            path.starts_with(&ws.file("public/status/").display().to_string()),
+            "{path}"
+        );
+        assert!(
+            std::path::Path::new(path).is_file(),
+            "{path} was not written"
+        );
+    }
+}
+
 #[test]
 fn the_front_page_stays_under_20_kb_with_ten_open_incidents() {
     let emulator = Emulator::start();

@@ -68,7 +68,7 @@ pub(super) fn preview(plan: &Plan, dry_run: bool) -> Report {
             rendered: planned
                 .rendering
                 .as_ref()
-                .map(|rendering| rendering.shown().into()),
+                .map(|rendering| rendering.shown_in(files_folder(planned)).into()),
             rendering: planned.rendering.clone().filter(|_| dry_run),
             started_at: None,
         })
@@ -186,6 +186,16 @@ pub(super) fn dry_run(
     Ok(Done::Ok)
 }
 
+/// The folder a channel's file paths are relative to (a status site's `dir`); the banner's and
+/// the feed's are whole paths.
+fn files_folder(planned: &plan::Planned) -> Option<&std::path::Path> {
+    planned
+        .channel
+        .kind
+        .site()
+        .map(crate::channels::site::Site::dir)
+}
+
 /// Asks on a terminal; refuses in a script that did not pass `--yes`.
 pub(super) fn confirm(yes: bool, plan: &Plan) -> anyhow::Result<()> {
     if yes {
@@ -230,8 +240,13 @@ fn what_goes_out(plan: &Plan) -> String {
             n => format!("{} ({n} recipients)", planned.channel.name),
         };
         let text = if planned.channel.kind.is_projection() {
-            let files: Vec<&std::path::Path> =
-                rendering.files.iter().map(|f| f.path.as_path()).collect();
+            let folder = files_folder(planned).unwrap_or(std::path::Path::new(""));
+            let files: Vec<std::path::PathBuf> = rendering
+                .files
+                .iter()
+                .map(|f| folder.join(&f.path))
+                .collect();
+            let files: Vec<&std::path::Path> = files.iter().map(|f| f.as_path()).collect();
             match files.len() {
                 0 => "rewrites its page".to_owned(),
                 1..=3 => {

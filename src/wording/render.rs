@@ -68,6 +68,12 @@ impl Rendering {
     /// What previews and reports show as "rendered": the payload when there is one, every post
     /// of a thread, every file of a projection.
     pub(crate) fn shown(&self) -> String {
+        self.shown_in(None)
+    }
+
+    /// As [`Rendering::shown`], each file's path under `folder` when its paths are relative to
+    /// one (a status site's): what a person reads says where each file goes.
+    pub(crate) fn shown_in(&self, folder: Option<&std::path::Path>) -> String {
         if let [file] = self.files.as_slice() {
             return file.content.trim_end().to_owned();
         }
@@ -76,11 +82,8 @@ impl Rendering {
                 .files
                 .iter()
                 .map(|file| {
-                    format!(
-                        "==> {} <==\n{}",
-                        file.path.display(),
-                        file.content.trim_end()
-                    )
+                    let path = folder.map_or_else(|| file.path.clone(), |f| f.join(&file.path));
+                    format!("==> {} <==\n{}", path.display(), file.content.trim_end())
                 })
                 .collect::<Vec<_>>()
                 .join("\n\n");
