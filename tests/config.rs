@@ -45,6 +45,49 @@ fn an_unknown_key_is_named_with_its_line() {
     );
 }
 
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 40,
+        // An integration test has no lib.rs beside it to keep failures in.
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// A key every channel has, misspelt by one letter, reaches the kind, whose keys do not
+    /// include it: the error says which key was meant.
+    #[test]
+    fn a_misspelt_common_key_is_named(
+        key in proptest::sample::select(&["audience", "enabled", "template", "timeout", "phases"][..]),
+        at in proptest::prelude::any::<proptest::sample::Index>(),
+        edit in 0..3u8,
+        letter in proptest::char::range('a', 'z'),
+    ) {
+        let mut typo: Vec<char> = key.chars().collect();
+        let at = at.index(typo.len());
+        match edit {
+            0 => drop(typo.remove(at)),
+            1 => typo[at] = letter,
+            _ => typo.insert(at, letter),
+        }
+        let typo: String = typo.into_iter().collect();
+        proptest::prop_assume!(typo != key);
+        let ws = Workspace::new(&config_with(&format!(
+            "[[channel]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"https://x.example\"\n{typo} = \"x\"\n"
+        )));
+        let output = ws.cmd(POST).any_stderr().status(2).run();
+        let error = String::from_utf8(output.stderr).unwrap();
+        proptest::prop_assert!(
+            error.starts_with(&format!(
+                "error: {}: channel #2 `hook`: webhook: unknown field `{typo}`",
+                ws.file("channels.toml").display()
+            ))
+                && error.ends_with(&format!("; did you mean `{key}`?\n")),
+            "{}", error
+        );
+        proptest::prop_assert!(!ws.file("banner.html").exists(), "nothing may be written");
+    }
+}
+
 #[test]
 fn bad_values_are_named() {
     refused(

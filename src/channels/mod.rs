@@ -126,6 +126,11 @@ impl ChannelConfig {
     }
 }
 
+/// The keys every `[[channel]]` has, read before its kind reads the rest.
+const COMMON_KEYS: [&str; 7] = [
+    "name", "kind", "audience", "enabled", "template", "timeout", "phases",
+];
+
 /// Reads a `[[channel]]` section with its kind.
 pub(crate) fn configure(raw: RawChannel, base: &Path) -> anyhow::Result<ChannelConfig> {
     let place = raw.place.clone();
@@ -137,7 +142,22 @@ pub(crate) fn configure(raw: RawChannel, base: &Path) -> anyhow::Result<ChannelC
             names.join(", ")
         );
     };
-    let kind = parse(raw.rest, base).map_err(|err| anyhow::anyhow!("{place}: {err:#}"))?;
+    let keys: Vec<String> = raw.rest.keys().cloned().collect();
+    let kind = parse(raw.rest, base).map_err(|err| {
+        let err = format!("{err:#}");
+        // A misspelt common key reaches the kind, whose list of keys does not have it.
+        let hint = keys
+            .iter()
+            .filter(|key| err.contains(&format!("unknown field `{key}`")))
+            .find_map(|key| {
+                COMMON_KEYS
+                    .iter()
+                    .find(|common| strsim::levenshtein(key, common) <= 2)
+            })
+            .map(|common| format!("; did you mean `{common}`?"))
+            .unwrap_or_default();
+        anyhow::anyhow!("{place}: {err}{hint}")
+    })?;
     if raw.template.is_some() && !kind.takes_template() {
         bail!(
             "{place}: `template` does not apply to kind `{}`: its pages use the built-in \
