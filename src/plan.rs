@@ -230,7 +230,7 @@ pub(crate) fn latest(journal: Option<&dyn Journal>) -> anyhow::Result<String> {
         .map(|journal| journal.latest_incident())
         .transpose()?
         .flatten()
-        .context("there is no incident in the journal yet")?
+        .context("there is no incident in the journal yet; a post without --incident opens one")?
         .id)
 }
 

@@ -550,3 +550,39 @@ fn the_confirmation_shows_what_goes_out_before_asking() {
     assert!(!shown.contains("secretsecret"));
     assert!(!ws.journal().exists() || ws.query("SELECT count(*) FROM updates") == ["0"]);
 }
+
+/// Before the first post, `latest` says how to open an incident, wherever it is used (the post
+/// that tries it leaves an empty journal, which the others then read).
+#[test]
+fn latest_before_any_incident_says_how_to_open_one() {
+    let ws = Workspace::new(EXAMPLE);
+    let post = [
+        "post",
+        "--incident",
+        "latest",
+        "--status",
+        "identified",
+        "--message",
+        "Found it.",
+        "--next-update",
+        "30m",
+        "--yes",
+    ];
+    for args in [
+        &post[..],
+        &["history", "latest"][..],
+        &["retry", "latest"][..],
+    ] {
+        let prefix = if args[0] == "post" {
+            "--incident latest: "
+        } else {
+            ""
+        };
+        ws.cmd(args)
+            .stderr(&format!(
+                "error: {prefix}there is no incident in the journal yet; a post without --incident opens one\n"
+            ))
+            .status(2)
+            .run();
+    }
+}
