@@ -556,18 +556,7 @@ fn the_confirmation_shows_what_goes_out_before_asking() {
 #[test]
 fn latest_before_any_incident_says_how_to_open_one() {
     let ws = Workspace::new(EXAMPLE);
-    let post = [
-        "post",
-        "--incident",
-        "latest",
-        "--status",
-        "identified",
-        "--message",
-        "Found it.",
-        "--next-update",
-        "30m",
-        "--yes",
-    ];
+    let post = [&["post", "--yes"][..], LIFE[1]].concat();
     for args in [
         &post[..],
         &["history", "latest"][..],
