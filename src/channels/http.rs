@@ -91,13 +91,34 @@ pub(crate) async fn read_body(
 /// later failure may have happened after the remote side acted.
 pub(crate) fn classify_transport(err: reqwest::Error) -> Failure {
     let (connect, timeout) = (err.is_connect(), err.is_timeout());
-    let what = without_url(err);
     if connect {
-        Failure::transient(format!("cannot connect: {what}"))
-    } else if timeout {
+        return Failure::transient(format!("cannot connect: {}", connect_cause(err)));
+    }
+    let what = without_url(err);
+    if timeout {
         Failure::unknown(format!("no answer in time: {what}"))
     } else {
         Failure::unknown(format!("the connection failed mid-request: {what}"))
+    }
+}
+
+/// Why a connection could not be made, in the words of its innermost cause ("Connection
+/// refused (os error 111)", "invalid peer certificate: UnknownIssuer"): the layers above it are
+/// the client's own ("error sending request", "client error (Connect)", "tcp connect error").
+fn connect_cause(err: reqwest::Error) -> String {
+    let err = err.without_url();
+    let mut cause = err.to_string();
+    let mut dns = false;
+    let mut source = std::error::Error::source(&err);
+    while let Some(inner) = source {
+        cause = inner.to_string();
+        dns |= cause.starts_with("dns error");
+        source = inner.source();
+    }
+    if dns {
+        format!("the host name did not resolve ({cause})")
+    } else {
+        cause
     }
 }
 
