@@ -288,7 +288,7 @@ impl Draft {
             .as_deref()
             .unwrap_or_default()
             .parse()
-            .context("--status")?;
+            .context("--status / status")?;
         let mut allow = Allowed::new();
         for item in &input.allow {
             let (rule, reason) = item.split_once('=').with_context(|| {

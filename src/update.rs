@@ -328,7 +328,9 @@ impl Autopilot {
 /// `24h`, `90m`, `2d`, `1w`.
 fn parse_offset(text: &str) -> anyhow::Result<SignedDuration> {
     parse_long_duration(text).ok_or_else(|| {
-        anyhow::anyhow!("--remind: `{text}` is not a time before the start such as 24h, 1h or 30m")
+        anyhow::anyhow!(
+            "--remind / remind: `{text}` is not a time before the start such as 24h, 1h or 30m"
+        )
     })
 }
 

@@ -451,7 +451,7 @@ fn autopilot_inputs_and_phases_are_checked() {
         ),
         (
             &["--remind", "soon"],
-            "error: --remind: `soon` is not a time before the start such as 24h, 1h or 30m\n",
+            "error: --remind / remind: `soon` is not a time before the start such as 24h, 1h or 30m\n",
         ),
         (
             &["--reminder-message", "Soon."],

@@ -256,7 +256,7 @@ fn missing_inputs_are_usage_errors() {
         .status(2)
         .run();
     ws.cmd(&["post", "--status", "fixed", "--title", "x", "--message", "y", "--yes"])
-        .stderr("error: --status: unknown status `fixed`; use one of investigating, identified, monitoring, resolved, or for maintenance scheduled, in-progress, completed, cancelled\n")
+        .stderr("error: --status / status: unknown status `fixed`; use one of investigating, identified, monitoring, resolved, or for maintenance scheduled, in-progress, completed, cancelled\n")
         .status(2)
         .run();
     ws.cmd(&with(&["--yes", "--eta", "soon"]))
