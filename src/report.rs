@@ -478,17 +478,17 @@ fn who(channel: &str, target: &str) -> String {
     }
 }
 
-/// `1 channel`, `3 channels`: a count and its noun, which takes an `s` here.
-pub(crate) fn counted(n: usize, noun: &str) -> String {
+/// `1 delivery`, `3 deliveries`: a count and its noun in the number it takes.
+pub(crate) fn counted(n: usize, one: &str, many: &str) -> String {
     if n == 1 {
-        format!("1 {noun}")
+        format!("1 {one}")
     } else {
-        format!("{n} {noun}s")
+        format!("{n} {many}")
     }
 }
 
 fn summary(outcome: &Outcome) -> String {
-    let tries = counted(outcome.attempts as usize, "attempt");
+    let tries = counted(outcome.attempts as usize, "attempt", "attempts");
     let state = outcome.state.as_str();
     let state = match Tone::of(state) {
         Some(tone) => paint(Stream::Err, tone, state),

@@ -575,3 +575,21 @@ fn latest_before_any_incident_says_how_to_open_one() {
             .run();
     }
 }
+
+/// Counts take the number they count: one incident, one update, one delivery.
+#[test]
+fn one_of_a_thing_is_said_in_the_singular() {
+    let ws = Workspace::new(EXAMPLE);
+    banner_post(&ws, &[]);
+    ws.cmd(&["journal", "copy", "--to", "copy.db"])
+        .stdout(
+            "copied 1 incident, 1 update and 1 delivery from [DIR]/journal.db to copy.db\n",
+        )
+        .run();
+    let site = ws.cmd(&["site", "build"]).any_stdout().run();
+    let site = String::from_utf8(site.stdout).unwrap();
+    assert!(
+        site.starts_with("wrote the site for 1 incident or maintenance ("),
+        "{site}"
+    );
+}

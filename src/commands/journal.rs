@@ -84,12 +84,13 @@ fn copy(cli: &Cli, args: &CopyArgs) -> Result<Done, Error> {
 }
 
 fn said(dump: &Dump, from: &str, to: &str) -> Result<Done, Error> {
+    use crate::report::counted;
     writeln!(
         std::io::stdout(),
-        "copied {} incidents, {} updates and {} deliveries from {from} to {to}",
-        dump.incidents.len(),
-        dump.updates.len(),
-        dump.deliveries.len(),
+        "copied {}, {} and {} from {from} to {to}",
+        counted(dump.incidents.len(), "incident", "incidents"),
+        counted(dump.updates.len(), "update", "updates"),
+        counted(dump.deliveries.len(), "delivery", "deliveries"),
     )
     .usage()?;
     Ok(Done::Ok)

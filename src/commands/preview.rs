@@ -211,7 +211,7 @@ pub(super) fn confirm(yes: bool, plan: &Plan) -> anyhow::Result<()> {
         plan.update.sequence,
         plan.update.incident,
         plan.update.status,
-        crate::report::counted(count, "channel")
+        crate::report::counted(count, "channel", "channels")
     );
     std::io::stderr().flush()?;
     let mut answer = String::new();

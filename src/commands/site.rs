@@ -65,9 +65,13 @@ fn build(cli: &Cli, args: &SiteBuildArgs) -> Result<Done, Error> {
         .usage()?;
     writeln!(
         std::io::stdout(),
-        "wrote the site for {} incidents and maintenances ({} files) to {}",
-        history.incidents.len(),
-        files.len(),
+        "wrote the site for {} ({}) to {}",
+        crate::report::counted(
+            history.incidents.len(),
+            "incident or maintenance",
+            "incidents and maintenances"
+        ),
+        crate::report::counted(files.len(), "file", "files"),
         dir.display()
     )
     .usage()?;
