@@ -637,6 +637,9 @@ fn history_of(
     }
 }
 
+/// Why a channel the config has but does not enable got nothing.
+pub(crate) const DISABLED: &str = "disabled in the config";
+
 /// The channels to send to, each with a reason when it is skipped.
 pub(crate) fn select(
     setup: &Setup,
@@ -656,7 +659,7 @@ pub(crate) fn select(
     for channel in &setup.channels {
         let chosen = names.is_empty() || names.contains(&channel.name);
         if names.is_empty() && !channel.enabled {
-            selected.push((channel.clone(), Some("disabled in the config".to_owned())));
+            selected.push((channel.clone(), Some(DISABLED.to_owned())));
         } else if chosen {
             if !channel.enabled {
                 bail!(

@@ -582,9 +582,7 @@ fn one_of_a_thing_is_said_in_the_singular() {
     let ws = Workspace::new(EXAMPLE);
     banner_post(&ws, &[]);
     ws.cmd(&["journal", "copy", "--to", "copy.db"])
-        .stdout(
-            "copied 1 incident, 1 update and 1 delivery from [DIR]/journal.db to copy.db\n",
-        )
+        .stdout("copied 1 incident, 1 update and 1 delivery from [DIR]/journal.db to copy.db\n")
         .run();
     let site = ws.cmd(&["site", "build"]).any_stdout().run();
     let site = String::from_utf8(site.stdout).unwrap();

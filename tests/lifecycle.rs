@@ -256,6 +256,41 @@ fn every_invalid_transition_is_refused_and_sends_nothing() {
     assert_eq!(ws.query("SELECT count(*) FROM updates"), ["5"]);
 }
 
+/// A channel enabled after an update went out gets nothing from a rerun, and the rerun says so
+/// and how to send it there; that command reaches it once, and the others not again.
+#[test]
+fn a_rerun_names_the_channels_enabled_since_and_how_to_reach_them() {
+    let emulator = Emulator::start();
+    let ws = hook_and_banner(&emulator, "enabled = false\n");
+    post(&ws, OPEN);
+    assert!(emulator.requests().is_empty());
+    let enabled = ws.read("channels.toml").replace("enabled = false\n", "");
+    ws.write("channels.toml", &enabled);
+    ws.cmd(&[&["post", "--yes", "-q"], OPEN].concat())
+        .stdout("2026-11-22-login-failures: update 1 (investigating) already posted; nothing was sent again: 1 skipped, 1 delivered\n")
+        .stderr("hook did not get this update (enabled or added since it was posted); the same command with `--incident 2026-11-22-login-failures --channels hook` sends it to them.\n")
+        .run();
+    assert!(emulator.requests().is_empty());
+    let follow = [
+        &["post", "--yes", "-q"][..],
+        OPEN,
+        &[
+            "--incident",
+            "2026-11-22-login-failures",
+            "--channels",
+            "hook",
+        ],
+    ]
+    .concat();
+    ws.cmd(&follow).any_stdout().any_stderr().run();
+    assert_eq!(emulator.requests_to("/json/hook").len(), 1);
+    // Run again, it is a rerun that misses nothing.
+    ws.cmd(&follow)
+        .stdout("2026-11-22-login-failures: update 2 (investigating) already posted; nothing was sent again: 1 delivered\n")
+        .run();
+    assert_eq!(emulator.requests().len(), 1);
+}
+
 #[test]
 fn a_rerun_reports_the_existing_deliveries_and_sends_nothing() {
     let emulator = Emulator::start();

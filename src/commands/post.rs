@@ -80,6 +80,40 @@ pub(crate) struct Posted {
     pub(crate) hint: Option<String>,
 }
 
+/// The channels the config sends to now that a rerun's update never went to (added to the
+/// config, or enabled, since it was posted). The rerun sends nothing, so it says how to reach
+/// them: the same words with `--channels` are an update of their own.
+fn missed_by_rerun(report: &Report, setup: &Setup, draft: &Draft) -> Option<String> {
+    let missed: Vec<&str> = setup
+        .channels
+        .iter()
+        .filter(|channel| {
+            channel.enabled && (draft.channels.is_empty() || draft.channels.contains(&channel.name))
+        })
+        .filter(|channel| {
+            report
+                .deliveries
+                .iter()
+                .filter(|delivery| delivery.channel == channel.name)
+                .all(|delivery| delivery.note.as_deref() == Some(plan::DISABLED))
+        })
+        .map(|channel| channel.name.as_str())
+        .collect();
+    // An opening update's words would open the incident again: they follow it up instead.
+    let follow = match &draft.incident {
+        Some(_) => String::new(),
+        None => format!("--incident {} ", report.incident),
+    };
+    (!missed.is_empty()).then(|| {
+        format!(
+            "{} did not get this update (enabled or added since it was posted); the same \
+             command with `{follow}--channels {}` sends it to them.",
+            missed.join(", "),
+            missed.join(",")
+        )
+    })
+}
+
 /// Plans, confirms, records and sends one update: the whole of `post` after its inputs are
 /// read, and what `outage tick` does for each step that is due.
 pub(crate) fn publish(
@@ -110,11 +144,17 @@ pub(crate) fn publish(
                     false,
                 )
             };
-            let hint = retry_hint(&report, setup, now);
+            let hints: Vec<String> = [
+                retry_hint(&report, setup, now),
+                missed_by_rerun(&report, setup, draft),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
             return Ok(Posted {
                 report,
                 verb: "already posted; nothing was sent again",
-                hint,
+                hint: (!hints.is_empty()).then(|| hints.join("\n")),
             });
         }
         Planning::New(plan) => plan,
