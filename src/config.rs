@@ -576,9 +576,32 @@ pub(crate) fn one_line(err: &dyn std::fmt::Display) -> String {
         .filter(|line| !excerpt(line) && !line.contains("-->"))
         .map(str::trim)
         .collect();
-    if rest.is_empty() {
+    let line = if rest.is_empty() {
         first
     } else {
         format!("{first}: {}", rest.join("; "))
+    };
+    match did_you_mean(&line, &[]) {
+        Some(hint) => format!("{line}; {hint}"),
+        None => line,
     }
+}
+
+/// For serde's "unknown field `colr`, expected one of `color`, ..." (and `also`, keys read
+/// elsewhere): the known key one or two letters away, as "did you mean `color`?".
+pub(crate) fn did_you_mean(message: &str, also: &[&str]) -> Option<String> {
+    let (_, after) = message.split_once("unknown field `")?;
+    let (unknown, expected) = after.split_once('`')?;
+    let listed = expected
+        .split_once("expected")
+        .map_or("", |(_, list)| list)
+        .split('`')
+        .skip(1)
+        .step_by(2);
+    listed
+        .chain(also.iter().copied())
+        .map(|known| (strsim::levenshtein(unknown, known), known))
+        .filter(|(distance, known)| *distance <= 2 && *distance < known.len())
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, known)| format!("did you mean `{known}`?"))
 }

@@ -259,6 +259,14 @@ fn missing_inputs_are_usage_errors() {
         .stderr("error: --status / status: unknown status `fixed`; use one of investigating, identified, monitoring, resolved, or for maintenance scheduled, in-progress, completed, cancelled\n")
         .status(2)
         .run();
+    ws.write(
+        "update.toml",
+        "status = \"investigating\"\ntitle = \"x\"\nmesage = \"y\"\n",
+    );
+    ws.cmd(&["post", "--from", "update.toml", "--yes"])
+        .stderr("error: update.toml: TOML parse error at line 3, column 1: unknown field `mesage`, expected one of `incident`, `status`, `title`, `message`, `components`, `impact`, `eta`, `next_update`, `starts`, `ends`, `compensation`, `internal_note`, `channels`, `allow`, `correction`, `reopen`, `idempotency_key`, `remind`, `reminder_message`, `auto`, `in_progress_message`, `completed_message`; did you mean `message`?\n")
+        .status(2)
+        .run();
     ws.cmd(&with(&["--yes", "--eta", "soon"]))
         .stderr("error: --eta / eta: `soon` is not a time; write 14:30, +45m, or an RFC 3339 time such as 2026-11-22T14:30:00Z\n")
         .status(2)

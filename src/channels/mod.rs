@@ -142,21 +142,15 @@ pub(crate) fn configure(raw: RawChannel, base: &Path) -> anyhow::Result<ChannelC
             names.join(", ")
         );
     };
-    let keys: Vec<String> = raw.rest.keys().cloned().collect();
     let kind = parse(raw.rest, base).map_err(|err| {
         let err = format!("{err:#}");
         // A misspelt common key reaches the kind, whose list of keys does not have it.
-        let hint = keys
-            .iter()
-            .filter(|key| err.contains(&format!("unknown field `{key}`")))
-            .find_map(|key| {
-                COMMON_KEYS
-                    .iter()
-                    .find(|common| strsim::levenshtein(key, common) <= 2)
-            })
-            .map(|common| format!("; did you mean `{common}`?"))
-            .unwrap_or_default();
-        anyhow::anyhow!("{place}: {err}{hint}")
+        match crate::config::did_you_mean(&err, &COMMON_KEYS) {
+            Some(hint) if !err.contains("did you mean") => {
+                anyhow::anyhow!("{place}: {err}; {hint}")
+            }
+            _ => anyhow::anyhow!("{place}: {err}"),
+        }
     })?;
     if raw.template.is_some() && !kind.takes_template() {
         bail!(
