@@ -72,8 +72,8 @@ pub(crate) struct ManArgs {
     #[arg(value_name = "COMMAND", conflicts_with = "dir")]
     pub(crate) command: Vec<String>,
 
-    /// Write every page (outage.1, outage-post.1, ...) into this folder, created if missing,
-    /// e.g. ~/.local/share/man/man1
+    /// Write every page (outage.1, outage-post.1, ...) into this folder, created if missing;
+    /// `man` finds them in share/man/man1 beside the bin folder outage is installed in
     #[arg(long, value_name = "DIR")]
     pub(crate) dir: Option<std::path::PathBuf>,
 }
