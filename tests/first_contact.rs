@@ -266,6 +266,10 @@ fn man_writes_every_page_the_pages_list_and_prints_any_one() {
         .stderr("error: `outage journal` has no command `nosuch`; its commands are migrate, copy\n")
         .status(2)
         .run();
+    ws.cmd(&["man", "journal", "copy", "extra"])
+        .stderr("error: `outage journal copy` has no commands under it; `outage man journal copy` prints its page\n")
+        .status(2)
+        .run();
 }
 
 /// The words of a script or page: what a command name must be, not part of a longer word

@@ -45,11 +45,18 @@ pub(crate) fn man(args: &ManArgs) -> Result<Done, Error> {
                 .get_subcommands()
                 .map(|sub| sub.get_name())
                 .collect();
-            return Err(anyhow::anyhow!(
-                "`{}` has no command `{name}`; its commands are {}",
-                path.join(" "),
-                known.join(", ")
-            ))
+            let path = path.join(" ");
+            return Err(if known.is_empty() {
+                anyhow::anyhow!(
+                    "`{path}` has no commands under it; `outage man {}` prints its page",
+                    path.trim_start_matches("outage ")
+                )
+            } else {
+                anyhow::anyhow!(
+                    "`{path}` has no command `{name}`; its commands are {}",
+                    known.join(", ")
+                )
+            })
             .usage();
         };
         path.push(name);
