@@ -87,11 +87,13 @@ fn post_args(title: &str) -> Vec<String> {
 }
 
 fn seven_channels(emulator: &Emulator, smtp: &Smtp) -> Workspace {
+    // A time zone, as the example configuration and most users' have.
     let ws = Workspace::new(&format!(
         r#"
         [organization]
         name = "Example Inc"
         status_url = "https://status.example.com"
+        timezone = "Europe/Paris"
         [[channel]]
         name = "x"
         kind = "x"
