@@ -69,6 +69,10 @@ pub(crate) struct Report {
     pub(crate) opened: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub(crate) rerun: bool,
+    /// On a rerun: the channels the config sends to now that the update never went to (enabled
+    /// or added since it was posted).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) missed: Vec<String>,
     pub(crate) deliveries: Vec<DeliveryReport>,
     pub(crate) findings: Vec<Finding>,
 }
@@ -140,6 +144,7 @@ impl Report {
             dry_run: false,
             opened: false,
             rerun: false,
+            missed: Vec::new(),
             deliveries,
             findings,
         }

@@ -271,6 +271,16 @@ fn a_rerun_names_the_channels_enabled_since_and_how_to_reach_them() {
         .stderr("hook did not get this update (enabled or added since it was posted); the same command with `--incident 2026-11-22-login-failures --channels hook` sends it to them.\n")
         .run();
     assert!(emulator.requests().is_empty());
+    // Scripts read it from the JSON.
+    let rerun = json(
+        &ws.cmd(&[&["post", "--yes", "--json"], OPEN].concat())
+            .any_stdout()
+            .run(),
+    );
+    assert_eq!(
+        (&rerun["rerun"], &rerun["missed"]),
+        (&true.into(), &serde_json::json!(["hook"]))
+    );
     let follow = [
         &["post", "--yes", "-q"][..],
         OPEN,
@@ -285,6 +295,12 @@ fn a_rerun_names_the_channels_enabled_since_and_how_to_reach_them() {
     ws.cmd(&follow).any_stdout().any_stderr().run();
     assert_eq!(emulator.requests_to("/json/hook").len(), 1);
     // Run again, it is a rerun that misses nothing.
+    let rerun = json(
+        &ws.cmd(&[&follow[..2], &["--json"], &follow[3..]].concat())
+            .any_stdout()
+            .run(),
+    );
+    assert_eq!((&rerun["rerun"], rerun.get("missed")), (&true.into(), None));
     ws.cmd(&follow)
         .stdout("2026-11-22-login-failures: update 2 (investigating) already posted; nothing was sent again: 1 delivered\n")
         .run();

@@ -81,10 +81,9 @@ pub(crate) struct Posted {
 }
 
 /// The channels the config sends to now that a rerun's update never went to (added to the
-/// config, or enabled, since it was posted). The rerun sends nothing, so it says how to reach
-/// them: the same words with `--channels` are an update of their own.
-fn missed_by_rerun(report: &Report, setup: &Setup, draft: &Draft) -> Option<String> {
-    let missed: Vec<&str> = setup
+/// config, or enabled, since it was posted): the rerun sends nothing, so it names them.
+fn missed_by_rerun(report: &Report, setup: &Setup, draft: &Draft) -> Vec<String> {
+    setup
         .channels
         .iter()
         .filter(|channel| {
@@ -97,19 +96,23 @@ fn missed_by_rerun(report: &Report, setup: &Setup, draft: &Draft) -> Option<Stri
                 .filter(|delivery| delivery.channel == channel.name)
                 .all(|delivery| delivery.note.as_deref() == Some(plan::DISABLED))
         })
-        .map(|channel| channel.name.as_str())
-        .collect();
-    // An opening update's words would open the incident again: they follow it up instead.
+        .map(|channel| channel.name.clone())
+        .collect()
+}
+
+/// How to reach the channels a rerun missed: the same words with `--channels` are an update of
+/// their own; an opening update's words would open the incident again, so they follow it up.
+fn reach_missed(report: &Report, draft: &Draft) -> Option<String> {
     let follow = match &draft.incident {
         Some(_) => String::new(),
         None => format!("--incident {} ", report.incident),
     };
-    (!missed.is_empty()).then(|| {
+    (!report.missed.is_empty()).then(|| {
         format!(
             "{} did not get this update (enabled or added since it was posted); the same \
              command with `{follow}--channels {}` sends it to them.",
-            missed.join(", "),
-            missed.join(",")
+            report.missed.join(", "),
+            report.missed.join(",")
         )
     })
 }
@@ -136,7 +139,7 @@ pub(crate) fn publish(
     .usage()?;
     let plan = match planning {
         Planning::Rerun(stored) => {
-            let report = Report {
+            let mut report = Report {
                 rerun: true,
                 ..Report::recorded(
                     &stored.update,
@@ -144,9 +147,10 @@ pub(crate) fn publish(
                     false,
                 )
             };
+            report.missed = missed_by_rerun(&report, setup, draft);
             let hints: Vec<String> = [
                 retry_hint(&report, setup, now),
-                missed_by_rerun(&report, setup, draft),
+                reach_missed(&report, draft),
             ]
             .into_iter()
             .flatten()
