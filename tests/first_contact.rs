@@ -446,6 +446,18 @@ fn quiet_prints_one_line_and_still_the_errors() {
     let mut args = vec!["post"];
     args.extend_from_slice(OPEN);
     args.extend_from_slice(&["--yes", "-q"]);
+    // A quiet dry run: the line, not the renderings and the table.
+    ws.cmd(&[&args[..], &["--dry-run"]].concat())
+        .stdout("2026-11-22-login-failures: update 1 (investigating) would be posted, opening the incident: 3 planned, 12 skipped; dry run, nothing was sent\n")
+        .run();
+    let mut apology = args.clone();
+    let message = apology.iter().position(|arg| *arg == "--message").unwrap() + 1;
+    apology[message] = "Some customers cannot log in. We apologize for any inconvenience.";
+    apology.retain(|arg| *arg != "--next-update" && *arg != "30m");
+    ws.cmd(&[&apology[..], &["--dry-run"]].concat())
+        .stderr_unordered("error[missing-next-update]: An investigating update must say when the next one comes; add --next-update 30m (next_update in an update file)\nwarning[stock-apology]: the message uses the stock phrase \"apologize for any inconvenience\"; say plainly what happened and what customers can do\nerror: the wording policy rejected the update; nothing was sent\n")
+        .status(3)
+        .run();
     ws.cmd(&args)
         .stdout("opened new incident 2026-11-22-login-failures: update 1 (investigating) posted: 3 delivered, 12 skipped\n")
         .run();

@@ -137,7 +137,7 @@ pub(super) fn dry_run(
         }
         serde_json::to_writer_pretty(&mut out, &value).usage()?;
         writeln!(out).usage()?;
-    } else {
+    } else if !args.quiet {
         report.print_renderings(&mut out).usage()?;
         report.print_table(&mut out).usage()?;
         let tz = &setup.config.organization.timezone;
@@ -154,6 +154,9 @@ pub(super) fn dry_run(
         }
         // The findings go to stderr after what they are about.
         out.flush().usage()?;
+        print_all_findings(&report.findings, &phases).usage()?;
+    } else {
+        // Quiet: the findings (errors are still shown), then one line at the end.
         print_all_findings(&report.findings, &phases).usage()?;
     }
     if any_blocked(&plan, &phases) {
@@ -179,7 +182,22 @@ pub(super) fn dry_run(
             missing.join("\n")
         )));
     }
-    if !args.json {
+    if args.quiet && !args.json {
+        let opens = if report.opened {
+            ", opening the incident"
+        } else {
+            ""
+        };
+        writeln!(
+            out,
+            "{}: update {} ({}) would be posted{opens}: {}; dry run, nothing was sent",
+            report.incident,
+            report.sequence,
+            report.status,
+            report.tally()
+        )
+        .usage()?;
+    } else if !args.json {
         writeln!(out, "\nDry run: nothing was sent and nothing was recorded.").usage()?;
     }
     out.flush().usage()?;
