@@ -427,8 +427,6 @@ fn a_site_follows_an_incident_and_a_maintenance() {
     );
 }
 
-/// Ten open incidents of three updates each, every one with typical words: the front page
-/// shows them all and stays under 20 KB.
 /// A dry run names each page where it goes, and those are the pages the post then writes.
 #[test]
 fn a_dry_run_names_each_page_where_the_post_writes_it() {
@@ -465,6 +463,8 @@ fn a_dry_run_names_each_page_where_the_post_writes_it() {
     }
 }
 
+/// Ten open incidents of three updates each, every one with typical words: the front page
+/// shows them all and stays under 20 KB.
 #[test]
 fn the_front_page_stays_under_20_kb_with_ten_open_incidents() {
     let emulator = Emulator::start();
