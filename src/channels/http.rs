@@ -106,16 +106,12 @@ pub(crate) fn classify_transport(err: reqwest::Error) -> Failure {
 /// refused (os error 111)", "invalid peer certificate: UnknownIssuer"): the layers above it are
 /// the client's own ("error sending request", "client error (Connect)", "tcp connect error").
 fn connect_cause(err: reqwest::Error) -> String {
-    let err = err.without_url();
-    let mut cause = err.to_string();
-    let mut dns = false;
-    let mut source = std::error::Error::source(&err);
-    while let Some(inner) = source {
-        cause = inner.to_string();
-        dns |= cause.starts_with("dns error");
-        source = inner.source();
-    }
-    if dns {
+    let messages = messages(err);
+    let cause = messages.last().cloned().unwrap_or_default();
+    if messages
+        .iter()
+        .any(|message| message.starts_with("dns error"))
+    {
         format!("the host name did not resolve ({cause})")
     } else {
         cause
@@ -124,17 +120,27 @@ fn connect_cause(err: reqwest::Error) -> String {
 
 /// reqwest errors name the URL, which may carry a token (Slack and Discord webhook URLs do).
 fn without_url(err: reqwest::Error) -> String {
-    let err = err.without_url();
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(inner) = source {
-        let inner_text = inner.to_string();
-        if !text.contains(&inner_text) {
-            text = format!("{text}: {inner_text}");
+    let mut text = String::new();
+    for message in messages(err) {
+        if text.is_empty() {
+            text = message;
+        } else if !text.contains(&message) {
+            text = format!("{text}: {message}");
         }
-        source = inner.source();
     }
     text
+}
+
+/// The error's message and each of its sources', outermost first, the URL left out.
+fn messages(err: reqwest::Error) -> Vec<String> {
+    let err = err.without_url();
+    let mut messages = vec![err.to_string()];
+    let mut source = std::error::Error::source(&err);
+    while let Some(inner) = source {
+        messages.push(inner.to_string());
+        source = inner.source();
+    }
+    messages
 }
 
 /// Reads a `Retry-After` header given in seconds (fractions allowed).
