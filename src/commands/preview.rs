@@ -264,7 +264,6 @@ fn what_goes_out(plan: &Plan) -> String {
                 .iter()
                 .map(|f| folder.join(&f.path))
                 .collect();
-            let files: Vec<&std::path::Path> = files.iter().map(|f| f.as_path()).collect();
             match files.len() {
                 0 => "rewrites its page".to_owned(),
                 1..=3 => {
@@ -307,7 +306,7 @@ fn what_goes_out(plan: &Plan) -> String {
 }
 
 /// The folder a projection's files share (`public/status`).
-fn common_folder(files: &[&std::path::Path]) -> std::path::PathBuf {
+fn common_folder(files: &[std::path::PathBuf]) -> std::path::PathBuf {
     let mut common = files
         .first()
         .and_then(|first| first.parent())
