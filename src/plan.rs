@@ -326,8 +326,8 @@ pub(crate) fn place(
         match find(&id)? {
             None => break,
             Some(existing) if existing.is_open => bail!(
-                "incident {} already exists ({}); pass --incident {} to follow it up, or give a \
-                 different title to open a new one",
+                "incident {} already exists ({}); pass --incident {} to follow it up, or open a new \
+                 one with a different title or with --incident NEW-ID",
                 existing.id,
                 existing.status,
                 existing.id

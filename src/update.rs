@@ -469,17 +469,29 @@ pub(crate) fn format_time(at: Timestamp, now: Timestamp, tz: &TimeZone) -> Strin
 }
 
 /// An incident id made of the date and a slug of the title: `2026-11-22-login-failures`.
+///
+/// Letters and digits of every script are spelt in ASCII (`Störung` -> `storung`, `Сбой входа`
+/// -> `sboi-vkhoda`): an id is typed in shells and goes into mail headers and links, and titles
+/// in another script would otherwise all come out as the same `…-incident`. Anything else
+/// (spaces, punctuation, emoji) separates words.
 pub(crate) fn incident_id(title: &str, now: Timestamp, tz: &TimeZone) -> String {
     let date = now.to_zoned(tz.clone()).date();
     let mut slug = String::new();
-    for c in title.chars().flat_map(char::to_lowercase) {
-        if c.is_ascii_alphanumeric() {
-            slug.push(c);
-        } else if !slug.ends_with('-') && !slug.is_empty() {
-            slug.push('-');
-        }
-        if slug.len() >= 40 {
-            break;
+    'title: for c in title.chars() {
+        let spelt = match c.is_alphanumeric() {
+            true => deunicode::deunicode_char(c).unwrap_or(" "),
+            false => " ",
+        };
+        // One letter may spell as a word and a space (`障` -> `Zhang `): the space separates.
+        for c in spelt.chars() {
+            if c.is_ascii_alphanumeric() {
+                slug.push(c.to_ascii_lowercase());
+            } else if !slug.ends_with('-') && !slug.is_empty() {
+                slug.push('-');
+            }
+            if slug.len() >= 40 {
+                break 'title;
+            }
         }
     }
     let slug = slug.trim_end_matches('-');
@@ -627,6 +639,68 @@ mod tests {
             incident_id("!!", now, &TimeZone::UTC),
             "2026-11-22-incident"
         );
+    }
+
+    /// Titles in other scripts are spelt in ASCII, each to its own id; emoji separate words.
+    #[test]
+    fn incident_ids_spell_every_script_in_ascii() {
+        let now = at("2026-11-22T10:00:00Z");
+        let id = |title| incident_id(title, now, &TimeZone::UTC);
+        assert_eq!(id("Störung beim Login"), "2026-11-22-storung-beim-login");
+        assert_eq!(
+            id("Panne de la messagerie à Lyon"),
+            "2026-11-22-panne-de-la-messagerie-a-lyon"
+        );
+        assert_eq!(id("🚨 Ünïcödé outage 🚨"), "2026-11-22-unicode-outage");
+        assert_eq!(id("Сбой входа"), "2026-11-22-sboi-vkhoda");
+        assert_eq!(id("Διακοπή"), "2026-11-22-diakope");
+        let japanese = [id("ログイン障害"), id("決済の遅延")];
+        assert!(
+            japanese
+                .iter()
+                .all(|id| id.is_ascii() && id != "2026-11-22-incident")
+        );
+        assert_ne!(japanese[0], japanese[1]);
+    }
+
+    proptest::proptest! {
+        /// Any title gives an id of the date and lowercase ASCII words joined by single hyphens,
+        /// its slug at most 40 characters long.
+        #[test]
+        fn incident_ids_are_lowercase_ascii_words(title in "\\PC{0,80}") {
+            let id = incident_id(&title, at("2026-11-22T10:00:00Z"), &TimeZone::UTC);
+            let slug = id.strip_prefix("2026-11-22-").expect("the date first");
+            proptest::prop_assert!(slug.len() <= 40, "{id}");
+            proptest::prop_assert!(
+                slug.split('-').all(|word| !word.is_empty()
+                    && word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())),
+                "{id}"
+            );
+        }
+
+        /// A title in ASCII keeps the id it had before other scripts were spelt (a rerun of an
+        /// opening post after an upgrade finds its incident): each letter or digit lowercased,
+        /// each run of anything else one hyphen.
+        #[test]
+        fn ascii_titles_keep_their_ids(title in "[ -~]{0,80}") {
+            let mut before = String::new();
+            for c in title.chars().map(|c| c.to_ascii_lowercase()) {
+                if c.is_ascii_alphanumeric() {
+                    before.push(c);
+                } else if !before.ends_with('-') && !before.is_empty() {
+                    before.push('-');
+                }
+                if before.len() >= 40 {
+                    break;
+                }
+            }
+            let before = match before.trim_end_matches('-') {
+                "" => "incident",
+                slug => slug,
+            };
+            let id = incident_id(&title, at("2026-11-22T10:00:00Z"), &TimeZone::UTC);
+            proptest::prop_assert_eq!(id, format!("2026-11-22-{before}"));
+        }
     }
 
     #[test]

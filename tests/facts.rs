@@ -187,7 +187,8 @@ fn an_unknown_incident_is_named_unless_the_update_can_open_it() {
 }
 
 /// The same title later the same day, once the first incident is over, is a new incident with a
-/// suffix; while the first is open it is an error that says how to follow it up.
+/// suffix; while the first is open it is an error that says how to follow it up or open another
+/// (the id given with --incident).
 #[test]
 fn the_same_title_after_resolution_opens_a_new_incident_with_a_suffix() {
     let emulator = Emulator::start();
@@ -195,15 +196,24 @@ fn the_same_title_after_resolution_opens_a_new_incident_with_a_suffix() {
     post_at(&ws, "2026-11-22T10:00:00Z", OPEN, 0);
     ws.cmd(&[&["post", "--yes"], OPEN].concat())
         .env("OUTAGE_NOW", "2026-11-22T10:20:00Z")
-        .stderr("error: incident 2026-11-22-login-failures already exists (investigating); pass --incident 2026-11-22-login-failures to follow it up, or give a different title to open a new one\n")
+        .stderr("error: incident 2026-11-22-login-failures already exists (investigating); pass --incident 2026-11-22-login-failures to follow it up, or open a new one with a different title or with --incident NEW-ID\n")
         .status(2)
         .run();
+    // The hint's second way: the same title under an id of one's own.
+    let own = post_at(
+        &ws,
+        "2026-11-22T10:25:00Z",
+        &[OPEN, &["--incident", "login-failures-eu"]].concat(),
+        0,
+    );
+    assert_eq!(placed(&own), "login-failures-eu 1");
+    assert_eq!(own["opened"], true);
     post_at(
         &ws,
         "2026-11-22T10:30:00Z",
         &[
             "--incident",
-            "latest",
+            "2026-11-22-login-failures",
             "--status",
             "resolved",
             "--message",
@@ -214,6 +224,37 @@ fn the_same_title_after_resolution_opens_a_new_incident_with_a_suffix() {
     let again = post_at(&ws, "2026-11-22T14:00:00Z", OPEN, 0);
     assert_eq!(placed(&again), "2026-11-22-login-failures-2 1");
     assert_eq!(again["opened"], true);
+}
+
+/// Titles in other scripts open incidents with ids spelt in ASCII, each its own: two Japanese
+/// titles the same day are two incidents, not one refused as the other.
+#[test]
+fn titles_in_other_scripts_open_incidents_of_their_own() {
+    let emulator = Emulator::start();
+    let ws = workspace(&emulator);
+    let open = |title: &str| {
+        let args = [
+            OPEN[..2].to_vec(),
+            vec!["--title", title],
+            OPEN[4..].to_vec(),
+        ]
+        .concat();
+        placed(&post_at(&ws, "2026-11-22T10:00:00Z", &args, 0))
+    };
+    assert_eq!(
+        open("Störung beim Login"),
+        "2026-11-22-storung-beim-login 1"
+    );
+    let first = open("ログイン障害");
+    let second = open("決済の遅延");
+    assert_ne!(first, second);
+    for placed in [&first, &second] {
+        assert!(
+            placed.is_ascii() && !placed.starts_with("2026-11-22-incident"),
+            "{placed}"
+        );
+    }
+    assert_eq!(emulator.requests().len(), 3);
 }
 
 /// Times that cannot be meant are refused before anything is recorded, naming the flag and the

@@ -194,7 +194,7 @@ fn every_invalid_transition_is_refused_and_sends_nothing() {
                 "--next-update",
                 "30m",
             ],
-            "error: incident 2026-11-22-login-failures already exists (investigating); pass --incident 2026-11-22-login-failures to follow it up, or give a different title to open a new one\n",
+            "error: incident 2026-11-22-login-failures already exists (investigating); pass --incident 2026-11-22-login-failures to follow it up, or open a new one with a different title or with --incident NEW-ID\n",
         ),
         (
             &["--status", "resolved", "--title", "Other", "--correction"],
