@@ -145,6 +145,7 @@ pub(crate) fn plan_for(
         crate::autopilot::check(&update)?;
     }
     carry_forward(&mut update, earlier.last().map(|stored| &stored.update));
+    check_begun(&update, now, &config.organization.timezone)?;
     let earlier: Vec<(u32, &str)> = earlier
         .iter()
         .map(|stored| (stored.update.sequence, stored.update.message.as_str()))
@@ -489,6 +490,29 @@ fn carry_forward(update: &mut Update, previous: Option<&Update>) {
         && (update.starts, update.ends) != (previous.starts, previous.ends);
 }
 
+/// A maintenance said to be in progress well before its window would tell customers two things
+/// at once ("in progress"; "window: Sat 5 Dec 02:00 to 03:00"), most often because `--incident
+/// latest` named another maintenance or the window was mistyped. More than an hour early it is
+/// refused, saying how to make it true; within the hour it is an early start and keeps its window.
+fn check_begun(update: &Update, now: Timestamp, tz: &jiff::tz::TimeZone) -> anyhow::Result<()> {
+    match update.starts {
+        Some(starts)
+            if update.status == Status::InProgress
+                && starts.duration_since(now) > SignedDuration::from_hours(1) =>
+        {
+            bail!(
+                "--status in-progress: maintenance {} is to start {}; if it has begun, give its \
+                 window again (--starts {} --ends ...), or check --incident",
+                update.incident,
+                update::format_time(starts, now, tz),
+                // The minute it began, as --starts takes a time gone by.
+                now.strftime("%Y-%m-%dT%H:%M:00Z")
+            )
+        }
+        _ => Ok(()),
+    }
+}
+
 /// When the config names its components, an update names only those.
 fn check_components(given: &[String], known: &[crate::config::Component]) -> anyhow::Result<()> {
     if known.is_empty() {
@@ -778,4 +802,29 @@ fn skip_unrendered(channels: Vec<Planned>, findings: &[Finding]) -> Vec<Planned>
 pub(crate) fn fingerprint(update: &Update) -> String {
     let facts = serde_json::to_string(update).expect("updates serialize");
     hex(&Sha256::digest(facts.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// An update is refused for its window exactly when it says in-progress more than an
+        /// hour before the window starts: every other status, a window begun or within the
+        /// hour, and no window at all pass.
+        #[test]
+        fn in_progress_is_refused_only_well_before_its_window(
+            minutes in proptest::option::of(-600i64..6000),
+            status in proptest::sample::select(Status::ALL.to_vec()),
+        ) {
+            let now: Timestamp = "2026-11-22T10:00:00Z".parse().unwrap();
+            let mut update = Update::example(now);
+            update.status = status;
+            update.kind = status.kind();
+            update.starts = minutes.map(|minutes| now + SignedDuration::from_mins(minutes));
+            let refused = check_begun(&update, now, &jiff::tz::TimeZone::UTC).is_err();
+            let early = minutes.is_some_and(|minutes| minutes > 60);
+            proptest::prop_assert_eq!(refused, status == Status::InProgress && early);
+        }
+    }
 }

@@ -157,7 +157,7 @@ fn every_invalid_transition_is_refused_and_sends_nothing() {
             "--message",
             "Read-only dashboard.",
             "--starts",
-            "+2h",
+            "+30m",
             "--ends",
             "+3h",
         ],
@@ -254,6 +254,78 @@ fn every_invalid_transition_is_refused_and_sends_nothing() {
     );
     assert_eq!(emulator.requests().len(), before + 1);
     assert_eq!(ws.query("SELECT count(*) FROM updates"), ["5"]);
+}
+
+/// A maintenance said to be in progress more than an hour before its window (another
+/// maintenance than meant, or a mistyped window) is refused, nothing sent, with the way to give
+/// the window it has; that way posts it, and within the hour it is an early start that keeps its
+/// window.
+#[test]
+fn a_maintenance_in_progress_long_before_its_window_is_refused() {
+    let emulator = Emulator::start();
+    let ws = workspace(&emulator);
+    let at = |now: &str, args: &[&str]| {
+        ws.cmd(&[&["post", "--yes", "-q"], args].concat())
+            .env("OUTAGE_NOW", now)
+    };
+    let schedule = |title: &str, starts: &str| {
+        let args = [
+            "--status",
+            "scheduled",
+            "--title",
+            title,
+            "--message",
+            "Read-only app.",
+            "--starts",
+            starts,
+            "--ends",
+            "2026-11-25T03:00:00Z",
+        ];
+        at("2026-11-22T10:00:00Z", &args).any_stdout().run();
+    };
+    schedule("Database upgrade", "2026-11-25T02:00:00Z");
+    let started = |id: &str| {
+        [
+            "--incident",
+            id,
+            "--status",
+            "in-progress",
+            "--message",
+            "The work has begun.",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let upgrade = started("2026-11-22-database-upgrade");
+    let upgrade: Vec<&str> = upgrade.iter().map(String::as_str).collect();
+    at("2026-11-22T10:05:00Z", &upgrade)
+        .stderr("error: --status in-progress: maintenance 2026-11-22-database-upgrade is to start Wed 25 Nov 02:00 UTC; if it has begun, give its window again (--starts 2026-11-22T10:05:00Z --ends ...), or check --incident\n")
+        .status(2)
+        .run();
+    assert_eq!(emulator.requests().len(), 1);
+    at(
+        "2026-11-22T10:06:00Z",
+        &[
+            &upgrade[..],
+            &["--starts", "2026-11-22T10:05:00Z", "--ends", "+1h"],
+        ]
+        .concat(),
+    )
+    .stdout("2026-11-22-database-upgrade: update 2 (in-progress) posted: 2 delivered\n")
+    .run();
+    let moved = emulator.requests_to("/json/hook")[1].json();
+    assert_eq!(moved["data"]["update"]["starts"], "2026-11-22T10:05:00Z");
+    assert_eq!(moved["data"]["update"]["ends"], "2026-11-22T11:06:00Z");
+
+    schedule("Network work", "2026-11-22T11:00:00Z");
+    let network = started("2026-11-22-network-work");
+    let network: Vec<&str> = network.iter().map(String::as_str).collect();
+    at("2026-11-22T10:30:00Z", &network)
+        .stdout("2026-11-22-network-work: update 2 (in-progress) posted: 2 delivered\n")
+        .run();
+    let early = emulator.requests_to("/json/hook")[3].json();
+    assert_eq!(early["data"]["update"]["status"], "in-progress");
+    assert_eq!(early["data"]["update"]["starts"], "2026-11-22T11:00:00Z");
 }
 
 /// A channel enabled after an update went out gets nothing from a rerun, and the rerun says so
