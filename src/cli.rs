@@ -20,7 +20,7 @@ pub(crate) struct Cli {
     #[arg(long, global = true, env = "OUTAGE_CONFIG", value_name = "FILE")]
     pub(crate) config: Option<String>,
 
-    /// The journal: a file, or a postgres:// URL [default: the config's [state], then the user
+    /// The journal: a file, or a postgres:// URL [default: the config's `[state]`, then the user
     /// state folder]
     #[arg(long, global = true, env = "OUTAGE_STATE", value_name = "FILE|URL")]
     pub(crate) state: Option<String>,

@@ -6,7 +6,7 @@
 //! 1. [`find_rerun`]: the same command again (same inputs as typed, within `rerun_window`, or the
 //!    same `--idempotency-key`) is a rerun of an update already recorded, and sends nothing;
 //! 2. [`place`]: which incident the update belongs to, and whether it opens one;
-//! 3. [`facts`]: the canonical [`Update`], times resolved against one "now" and checked;
+//! 3. [`facts()`]: the canonical [`Update`], times resolved against one "now" and checked;
 //! 4. the wording rules on its text;
 //! 5. [`render`]: the channels selected, each rendered (projections from the journal's state
 //!    with this update applied) and checked to carry its facts.

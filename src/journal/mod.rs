@@ -475,9 +475,8 @@ pub(crate) trait Journal: Send {
     fn settle_abandoned(&mut self, incident: &str) -> anyhow::Result<usize>;
 
     /// Takes a named lock (see [`incident_lock`], [`PROJECTIONS`]), waiting for whoever holds
-    /// it; `on_wait` is called once if it must wait. Held until [`Journal::unlock`] or the end of
-    /// the process. True when it was taken now, false when this journal held it already.
-    /// Locks are released when the journal is dropped.
+    /// it; `on_wait` is called once if it must wait. Held until the journal is dropped (or the
+    /// process ends). True when it was taken now, false when this journal held it already.
     fn lock(&mut self, name: &str, on_wait: &mut dyn FnMut()) -> anyhow::Result<bool>;
     /// Whether any process (this one included) holds the lock now.
     fn is_locked(&mut self, name: &str) -> bool;

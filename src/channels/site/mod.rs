@@ -6,7 +6,7 @@
 //!
 //! Pages are self-contained (inline CSS, no script, font, image or request to anything else),
 //! so they load from any static host, object store or `file://`. A post renders the files it
-//! changes; the writer ([`write`]) lays them over the previous version and swaps the whole site
+//! changes; the writer ([`mod@write`]) lays them over the previous version and swaps the whole site
 //! at once. `outage site build` renders every page from the journal alone.
 
 mod api;
