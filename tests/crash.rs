@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support::emulator::{Emulator, Fault};
-use crate::support::{Workspace, json};
+use crate::support::{OPEN, Workspace, json};
 
 fn workspace(emulator: &Emulator) -> Workspace {
     Workspace::new(&format!(
@@ -286,4 +286,60 @@ fn a_reader_polling_the_banner_never_sees_a_partial_file() {
         4,
         "eight opened, four resolved"
     );
+}
+
+/// While the deliveries wait on slow remotes, the journal's own file already holds the update
+/// and each attempt: a copy of `journal.db` alone, as a backup that knows nothing of SQLite's
+/// write-ahead log takes it, made mid-post has them, not only what was there before the post.
+#[test]
+fn a_copy_of_the_journal_file_made_while_deliveries_wait_holds_them() {
+    let emulator = Emulator::start();
+    for path in ["/json/a", "/json/b", "/json/c"] {
+        emulator.always(path, Fault::Delay(Duration::from_secs(4)));
+    }
+    let ws = workspace(&emulator);
+    let mut child = ws.cmd(&[&["post", "--yes", "-q"], OPEN].concat()).spawn();
+    let copy = ws.file("copy.db");
+    let copied = || -> Option<Vec<String>> {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", copy.display()));
+        }
+        std::fs::copy(ws.journal(), &copy).ok()?;
+        let conn = rusqlite::Connection::open(&copy).ok()?;
+        let mut statement = conn
+            .prepare("SELECT channel, state, attempts FROM deliveries ORDER BY channel")
+            .ok()?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok(format!(
+                    "{}|{}|{}",
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?
+                ))
+            })
+            .ok()?;
+        rows.collect::<Result<_, _>>().ok()
+    };
+    let expected = [
+        "a|pending|1",
+        "b|pending|1",
+        "banner|delivered|1",
+        "c|pending|1",
+    ];
+    // Well within the remotes' four seconds; a torn copy (taken mid-write) is taken again.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut seen = None;
+    while Instant::now() < deadline {
+        seen = copied();
+        if seen.as_deref() == Some(&expected.map(String::from)[..]) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(running, "the post was still waiting on the remotes");
+    assert_eq!(seen.unwrap_or_default(), expected);
 }

@@ -469,6 +469,11 @@ pub(crate) trait Journal: Send {
     ) -> anyhow::Result<String>;
     /// Applies changes to recorded deliveries, all in one transaction.
     fn apply(&mut self, changes: &[Change]) -> anyhow::Result<()>;
+    /// Folds what has been committed into the journal's own file (SQLite's WAL checkpoint),
+    /// waiting for nobody. The writer calls it while the deliveries wait on the remotes: a copy
+    /// of the file alone is then current, and closing has little left to write. Best effort:
+    /// closing folds in the rest.
+    fn checkpoint(&mut self) {}
     /// Settles the `pending` deliveries of `incident` left by a process that died: `unknown` when
     /// an attempt was made (it may have gone out), `failed` when none was (it did not). Call it
     /// only while holding the incident's lock.

@@ -664,6 +664,13 @@ impl Journal for Sqlite {
         Ok(update_id)
     }
 
+    fn checkpoint(&mut self) {
+        // PASSIVE: what no reader still needs, without waiting for any other connection.
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+    }
+
     fn apply(&mut self, changes: &[Change]) -> anyhow::Result<()> {
         if changes.is_empty() {
             return Ok(());
