@@ -140,9 +140,21 @@ impl SecretSource {
 
     /// `field_env VAR` or `field_file PATH`, for listings.
     pub(crate) fn describe(&self, field: &str) -> String {
+        format!("{field}_{} {}", self.key_suffix(), self.place())
+    }
+
+    /// What to set: the variable's name, or the file's path.
+    pub(crate) fn place(&self) -> String {
         match self {
-            SecretSource::Env(name) => format!("{field}_env {name}"),
-            SecretSource::File(path) => format!("{field}_file {}", path.display()),
+            SecretSource::Env(name) => name.clone(),
+            SecretSource::File(path) => path.display().to_string(),
+        }
+    }
+
+    fn key_suffix(&self) -> &'static str {
+        match self {
+            SecretSource::Env(_) => "env",
+            SecretSource::File(_) => "file",
         }
     }
 }

@@ -63,11 +63,65 @@ fn init_writes_the_example_refuses_to_overwrite_and_its_next_command_works() {
     ] {
         channels = channels.env_remove(secret);
     }
+    // The table names what to export, and the secrets come last: X's four widen its row only.
     channels
-        .any_stdout()
+        .stdout(
+            "
+            NAME             KIND      AUDIENCE  ENABLED  SECRETS
+            banner           banner    public    yes      present
+            feed             feed      public    yes      present
+            site             site      public    yes      present
+            status-hook      webhook   public    yes      missing: STATUS_HOOK_SECRET
+            slack-support    webhook   internal  no       missing: SLACK_WEBHOOK_URL
+            discord          webhook   public    no       missing: DISCORD_WEBHOOK_URL
+            teams            webhook   internal  no       missing: TEAMS_WORKFLOW_URL
+            mattermost       webhook   public    no       missing: MATTERMOST_WEBHOOK_URL
+            x                x         public    yes      missing: X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET
+            facebook         facebook  public    no       missing: FB_PAGE_TOKEN, FB_APP_SECRET
+            mastodon         mastodon  public    no       missing: MASTODON_ACCESS_TOKEN
+            bluesky          bluesky   public    no       missing: BLUESKY_APP_PASSWORD
+            phone            phone     public    no       present
+            email-customers  email     public    no       missing: SMTP_USERNAME, SMTP_PASSWORD, UNSUBSCRIBE_KEY
+            email-support    email     internal  no       missing: SMTP_USERNAME, SMTP_PASSWORD
+            ",
+        )
         .stderr("error: enabled without a secret it needs: status-hook, x; a post sends nothing until each is set (SECRETS above) or the channel has enabled = false\n")
         .status(2)
         .run();
+    // A secret read from a file is named by its path; --json keeps the key that names it.
+    std::fs::write(
+        ws.file("channels.toml"),
+        enabled.replace(
+            "secret_env = \"STATUS_HOOK_SECRET\"",
+            "secret_file = \"hook.secret\"",
+        ),
+    )
+    .unwrap();
+    let table = ws
+        .cmd(&["channels"])
+        .env_remove("OUTAGE_CONFIG")
+        .any_stdout()
+        .status(2)
+        .any_stderr()
+        .run();
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    let row = table.lines().find(|line| line.starts_with("status-hook"));
+    assert_eq!(
+        row,
+        Some("status-hook      webhook   public    yes      missing: hook.secret")
+    );
+    let listed = json(
+        &ws.cmd(&["channels", "--json"])
+            .env_remove("OUTAGE_CONFIG")
+            .any_stdout()
+            .status(2)
+            .any_stderr()
+            .run(),
+    );
+    assert_eq!(
+        listed[3]["missing_secrets"],
+        serde_json::json!(["secret_file hook.secret"])
+    );
 
     // A second init, or one over a file of the user's, changes nothing.
     std::fs::write(ws.file("channels.toml"), "# mine\n").unwrap();

@@ -375,20 +375,20 @@ fn channels_lists_secrets_and_check_verifies_credentials_without_posting() {
     ws.cmd(&["channels"])
         .stdout(
             "
-            NAME      KIND      AUDIENCE  ENABLED  SECRETS                          CHECK
-            x         x         public    yes      present                          -
-            facebook  facebook  public    yes      present                          -
-            hook      webhook   public    no       missing: secret_env HOOK_SECRET  disabled
+            NAME      KIND      AUDIENCE  ENABLED  SECRETS
+            x         x         public    yes      present
+            facebook  facebook  public    yes      present
+            hook      webhook   public    no       missing: HOOK_SECRET
             ",
         )
         .run();
     ws.cmd(&["channels", "--check"])
         .stdout(
             "
-            NAME      KIND      AUDIENCE  ENABLED  SECRETS                          CHECK
-            x         x         public    yes      present                          ok, posts as @exampleinc
-            facebook  facebook  public    yes      present                          ok, posts to the Page \"Example Inc\"
-            hook      webhook   public    no       missing: secret_env HOOK_SECRET  disabled
+            NAME      KIND      AUDIENCE  ENABLED  SECRETS               CHECK
+            x         x         public    yes      present               ok, posts as @exampleinc
+            facebook  facebook  public    yes      present               ok, posts to the Page \"Example Inc\"
+            hook      webhook   public    no       missing: HOOK_SECRET  disabled
             ",
         )
         .run();

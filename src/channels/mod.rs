@@ -116,12 +116,12 @@ impl ChannelConfig {
         }
     }
 
-    pub(crate) fn missing_secrets(&self) -> Vec<String> {
+    /// The secrets it names that cannot be read now, with the key that names each.
+    pub(crate) fn missing_secrets(&self) -> Vec<(&'static str, &SecretSource)> {
         self.kind
             .secrets()
             .into_iter()
             .filter(|(field, source)| source.resolve(&self.name, field).is_err())
-            .map(|(field, source)| source.describe(field))
             .collect()
     }
 }

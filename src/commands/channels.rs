@@ -17,7 +17,11 @@ struct Row {
     kind: &'static str,
     audience: &'static str,
     enabled: bool,
+    /// `field_env VAR` or `field_file PATH`.
     missing_secrets: Vec<String>,
+    /// What to set for each: a variable's name or a file's path (the table's words).
+    #[serde(skip)]
+    to_set: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     check: Option<Check>,
 }
@@ -33,13 +37,20 @@ pub(crate) fn run(cli: &Cli, args: &ChannelsArgs) -> Result<Done, Error> {
     let mut rows: Vec<Row> = setup
         .channels
         .iter()
-        .map(|channel| Row {
-            name: channel.name.clone(),
-            kind: channel.kind.name(),
-            audience: channel.audience.as_str(),
-            enabled: channel.enabled,
-            missing_secrets: channel.missing_secrets(),
-            check: None,
+        .map(|channel| {
+            let missing = channel.missing_secrets();
+            Row {
+                name: channel.name.clone(),
+                kind: channel.kind.name(),
+                audience: channel.audience.as_str(),
+                enabled: channel.enabled,
+                missing_secrets: missing
+                    .iter()
+                    .map(|(field, source)| source.describe(field))
+                    .collect(),
+                to_set: missing.iter().map(|(_, source)| source.place()).collect(),
+                check: None,
+            }
         })
         .collect();
     if args.check {
@@ -50,35 +61,42 @@ pub(crate) fn run(cli: &Cli, args: &ChannelsArgs) -> Result<Done, Error> {
         serde_json::to_writer_pretty(&mut out, &rows).usage()?;
         writeln!(out).usage()?;
     } else {
-        let table: Vec<[String; 6]> = rows
-            .iter()
-            .map(|row| {
-                let secrets = if row.missing_secrets.is_empty() {
+        // What a row says of its secrets, and (with --check) what its service answered: the
+        // CHECK column is there only when something was checked, and comes last, being long.
+        let cells = |row: &Row| -> [String; 5] {
+            [
+                row.name.clone(),
+                row.kind.to_owned(),
+                row.audience.to_owned(),
+                if row.enabled { "yes" } else { "no" }.to_owned(),
+                if row.to_set.is_empty() {
                     "present".to_owned()
                 } else {
-                    format!("missing: {}", row.missing_secrets.join(", "))
-                };
-                let check = match &row.check {
-                    Some(check) if check.ok => format!("ok, {}", check.message),
-                    Some(check) => format!("FAILED: {}", check.message),
-                    None if !row.enabled => "disabled".to_owned(),
-                    None => "-".to_owned(),
-                };
-                [
-                    row.name.clone(),
-                    row.kind.to_owned(),
-                    row.audience.to_owned(),
-                    if row.enabled { "yes" } else { "no" }.to_owned(),
-                    secrets,
-                    check,
-                ]
-            })
-            .collect();
-        print_table(
-            &mut out,
-            ["NAME", "KIND", "AUDIENCE", "ENABLED", "SECRETS", "CHECK"],
-            &table,
-        )
+                    format!("missing: {}", row.to_set.join(", "))
+                },
+            ]
+        };
+        const HEADERS: [&str; 5] = ["NAME", "KIND", "AUDIENCE", "ENABLED", "SECRETS"];
+        if args.check {
+            let table: Vec<[String; 6]> = rows
+                .iter()
+                .map(|row| {
+                    let check = match &row.check {
+                        Some(check) if check.ok => format!("ok, {}", check.message),
+                        Some(check) => format!("FAILED: {}", check.message),
+                        None if !row.enabled => "disabled".to_owned(),
+                        None => "-".to_owned(),
+                    };
+                    let [name, kind, audience, enabled, secrets] = cells(row);
+                    [name, kind, audience, enabled, secrets, check]
+                })
+                .collect();
+            let [a, b, c, d, e] = HEADERS;
+            print_table(&mut out, [a, b, c, d, e, "CHECK"], &table)
+        } else {
+            let table: Vec<[String; 5]> = rows.iter().map(cells).collect();
+            print_table(&mut out, HEADERS, &table)
+        }
         .usage()?;
     }
     let enabled = rows.iter().filter(|row| row.enabled);
