@@ -427,7 +427,8 @@ fn a_site_follows_an_incident_and_a_maintenance() {
     );
 }
 
-/// A dry run names each page where it goes, and those are the pages the post then writes.
+/// A dry run names each page where it goes (the pages people read whole, the JSON API by
+/// length), and those are the pages the post then writes.
 #[test]
 fn a_dry_run_names_each_page_where_the_post_writes_it() {
     let emulator = Emulator::start();
@@ -442,9 +443,18 @@ fn a_dry_run_names_each_page_where_the_post_writes_it() {
     let preview = String::from_utf8(preview.stdout).unwrap();
     let shown: Vec<&str> = preview
         .lines()
-        .filter_map(|line| line.strip_prefix("==> ")?.strip_suffix(" <=="))
+        .filter_map(|line| Some(line.strip_prefix("==> ")?.split_once(" <==")?.0))
         .collect();
     assert!(shown.len() > 10, "{preview}");
+    // The pages people read whole, the JSON API listed by length.
+    assert!(
+        preview.contains("/status/index.html <==\n<!doctype html>"),
+        "{preview}"
+    );
+    assert!(
+        preview.contains("/status/api/v2/summary.json <== "),
+        "{preview}"
+    );
     assert!(
         shown
             .iter()

@@ -165,7 +165,7 @@ pub(crate) fn publish(
     };
     let phases = plan::phases(&plan, draft, setup, Some(&*journal), renderer, now).usage()?;
     if any_blocked(&plan, &phases) {
-        let report = preview(&plan, false);
+        let report = preview(&plan, false, false);
         if options.json {
             report.print_json(&mut std::io::stdout()).usage()?;
         } else {

@@ -45,8 +45,13 @@ pub(super) fn print_all_findings(
     Ok(())
 }
 
-/// The report of a dry run (`planned`) or of a post that has not been sent yet.
-pub(super) fn preview(plan: &Plan, dry_run: bool) -> Report {
+/// How many lines of a projection's files a person's dry run shows whole before it lists the
+/// rest by path and length: a status site's front page and incident page, not its JSON API.
+const SHOWN_LINES: usize = 200;
+
+/// The report of a dry run (`planned`) or of a post that has not been sent yet; `brief` for a
+/// person reading it (see [`SHOWN_LINES`]; `--json` has every file whole).
+pub(super) fn preview(plan: &Plan, dry_run: bool, brief: bool) -> Report {
     let deliveries = plan
         .channels
         .iter()
@@ -65,10 +70,10 @@ pub(super) fn preview(plan: &Plan, dry_run: bool) -> Report {
             attempts: 0,
             error: None,
             note: planned.skipped.clone(),
-            rendered: planned
-                .rendering
-                .as_ref()
-                .map(|rendering| rendering.shown_in(files_folder(planned)).into()),
+            rendered: planned.rendering.as_ref().map(|rendering| {
+                let lines = if brief { SHOWN_LINES } else { usize::MAX };
+                rendering.shown_within(files_folder(planned), lines).into()
+            }),
             rendering: planned.rendering.clone().filter(|_| dry_run),
             started_at: None,
         })
@@ -116,7 +121,7 @@ pub(super) fn dry_run(
         }
         Planning::New(plan) => plan,
     };
-    let report = preview(&plan, true);
+    let report = preview(&plan, true, !args.json);
     let phases = plan::phases(&plan, draft, setup, journal.as_deref(), renderer, now).usage()?;
     // A preview is written whole, not a system call per line (a few dozen of them).
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -130,7 +135,7 @@ pub(super) fn dry_run(
                         "phase": step.phase,
                         "name": step.name(),
                         "at": step.at,
-                        "report": preview(phase, true),
+                        "report": preview(phase, true, false),
                     })
                 })
                 .collect();
@@ -148,7 +153,7 @@ pub(super) fn dry_run(
                 step.name()
             );
             writeln!(out, "\n{heading:═<72}\n").usage()?;
-            let phase = preview(phase, true);
+            let phase = preview(phase, true, true);
             phase.print_renderings(&mut out).usage()?;
             phase.print_table(&mut out).usage()?;
         }

@@ -74,19 +74,47 @@ impl Rendering {
     /// As [`Rendering::shown`], each file's path under `folder` when its paths are relative to
     /// one (a status site's): what a person reads says where each file goes.
     pub(crate) fn shown_in(&self, folder: Option<&std::path::Path>) -> String {
+        self.shown_within(folder, usize::MAX)
+    }
+
+    /// As [`Rendering::shown_in`], for a person: a projection's files whole while they fit in
+    /// `lines` (the first whatever its length), then the rest a line each, path and length. A
+    /// status site writes a dozen files, most of them its JSON API: whole, they buried the
+    /// pages people read under 500 lines.
+    pub(crate) fn shown_within(&self, folder: Option<&std::path::Path>, lines: usize) -> String {
         if let [file] = self.files.as_slice() {
             return file.content.trim_end().to_owned();
         }
         if !self.files.is_empty() {
-            return self
-                .files
-                .iter()
-                .map(|file| {
-                    let path = folder.map_or_else(|| file.path.clone(), |f| f.join(&file.path));
-                    format!("==> {} <==\n{}", path.display(), file.content.trim_end())
-                })
-                .collect::<Vec<_>>()
-                .join("\n\n");
+            let mut shown = String::new();
+            let mut left = lines;
+            let mut listing = false;
+            for (index, file) in self.files.iter().enumerate() {
+                let path = folder.map_or_else(|| file.path.clone(), |f| f.join(&file.path));
+                let content = file.content.trim_end();
+                let length = content.lines().count();
+                let gap = match index {
+                    0 => "",
+                    _ if listing => "\n",
+                    _ => "\n\n",
+                };
+                // Once one is listed, so are the rest: the files keep their order.
+                if !listing && (index == 0 || length <= left) {
+                    left = left.saturating_sub(length);
+                    shown.push_str(&format!("{gap}==> {} <==\n{content}", path.display()));
+                } else {
+                    listing = true;
+                    let plural = if length == 1 { "" } else { "s" };
+                    shown.push_str(&format!(
+                        "{gap}==> {} <== {length} line{plural}",
+                        path.display()
+                    ));
+                }
+            }
+            if listing {
+                shown.push_str("\n(listed by length: --json has them whole)");
+            }
+            return shown;
         }
         let posts = self.posts().collect::<Vec<_>>().join("\n\n↳ ");
         match (&self.subject, &self.body) {
@@ -301,6 +329,50 @@ mod tests {
     use super::*;
 
     proptest! {
+        /// A brief preview names every file once, in order; the first whole whatever its
+        /// length, then whole files while their lines fit the budget, then each of the rest
+        /// with its true length, and a last line saying where they are whole.
+        #[test]
+        fn a_brief_preview_names_every_file_and_keeps_to_its_budget(
+            lengths in proptest::collection::vec(0usize..60, 2..12),
+            budget in 0usize..200,
+        ) {
+            let files: Vec<FileOut> = lengths
+                .iter()
+                .enumerate()
+                .map(|(n, &length)| FileOut {
+                    path: PathBuf::from(format!("f{n}.txt")),
+                    content: (0..length).map(|line| format!("{n}:{line}\n")).collect(),
+                })
+                .collect();
+            let rendering = Rendering { files, ..Rendering::default() };
+            let shown = rendering.shown_within(None, budget);
+            let mut whole = 0;
+            let mut listing = false;
+            for (n, &length) in lengths.iter().enumerate() {
+                let listed = format!("==> f{n}.txt <== {length} line");
+                if shown.contains(&listed) {
+                    listing = true;
+                    prop_assert!(n > 0, "the first file is listed: {shown}");
+                } else {
+                    prop_assert!(!listing, "f{n} whole after one was listed: {shown}");
+                    let heading = format!("==> f{n}.txt <==");
+                    prop_assert!(shown.lines().any(|line| line == heading), "{shown}");
+                    let prefix = format!("{n}:");
+                    let lines = shown.lines().filter(|line| line.starts_with(&prefix)).count();
+                    prop_assert_eq!(lines, length);
+                    if n > 0 {
+                        whole += length;
+                    }
+                }
+            }
+            prop_assert!(whole <= budget, "{whole} lines whole past the first, budget {budget}");
+            prop_assert_eq!(listing, shown.ends_with("--json has them whole)"));
+            prop_assert_eq!(shown.matches("==> ").count(), lengths.len());
+            // With no budget to keep to, every file is whole, as the journal and --json have it.
+            prop_assert!(!rendering.shown_in(None).contains("line"));
+        }
+
         #[test]
         fn shorten_never_exceeds_its_limit(text in "\\PC{0,200}", limit in 0usize..120) {
             prop_assert!(shorten(&text, limit).chars().count() <= limit);
