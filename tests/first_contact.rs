@@ -555,8 +555,74 @@ fn a_dry_run_fails_where_the_post_would_for_a_missing_secret_and_never_shows_one
     lint.extend_from_slice(OPEN);
     ws.cmd(&lint).any_stdout().run();
     // With the secret, the dry run passes and never prints it.
-    let ws = ws.env("STATUS_HOOK_SECRET", "whsec_dry_run_secret_value");
+    let ws = ws.env(
+        "STATUS_HOOK_SECRET",
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    );
     ws.cmd(&dry).any_stdout().run();
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 32,
+        // An integration test has no lib.rs beside it to keep failures in.
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// Whatever a webhook's secrets hold, a dry run refuses exactly what the post refuses
+    /// before sending, in the same words and never showing a value (a URL secret that holds no
+    /// URL, a signing secret that does not decode); what the dry run passes, the post delivers.
+    #[test]
+    fn a_dry_run_refuses_exactly_the_secret_values_a_post_refuses(
+        url in proptest::option::of("\\PC{1,30}"),
+        secret in proptest::prop_oneof![
+            proptest::strategy::Just("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned()),
+            "whsec_[A-Za-z0-9+/=_-]{0,24}",
+            "\\PC{1,30}",
+        ],
+    ) {
+        let emulator = crate::support::emulator::Emulator::start();
+        let ws = Workspace::new(
+            r#"
+            [organization]
+            name = "Example Inc"
+            status_url = "https://status.example.com"
+            [dispatch]
+            max_attempts = 1
+            [[channel]]
+            name = "hook"
+            kind = "webhook"
+            url_env = "HOOK_URL"
+            secret_env = "HOOK_SECRET"
+            "#,
+        )
+        // No URL generated: the emulator's.
+        .env("HOOK_URL", &url.unwrap_or_else(|| emulator.url("/json/hook")))
+        .env("HOOK_SECRET", &secret);
+        let args = [&["post", "--yes"], OPEN].concat();
+        let dry = ws.cmd(&[&args[..], &["--dry-run"]].concat()).any_stdout().any_stderr().any_status().run();
+        let post = ws.cmd(&args).any_stdout().any_stderr().any_status().run();
+        let (dry_err, post_err) = (
+            String::from_utf8_lossy(&dry.stderr).into_owned(),
+            String::from_utf8_lossy(&post.stderr).into_owned(),
+        );
+        match dry.status.code() {
+            Some(2) => {
+                proptest::prop_assert_eq!(post.status.code(), Some(2), "{}", post_err);
+                let why = dry_err
+                    .strip_suffix("dry run: a post would send nothing until this is fixed\n")
+                    .expect("the dry run says a post would send nothing");
+                proptest::prop_assert_eq!(post_err, format!("{why}nothing was sent\n"));
+                proptest::prop_assert!(emulator.requests().is_empty());
+            }
+            code => {
+                proptest::prop_assert_eq!(code, Some(0), "{}", dry_err);
+                proptest::prop_assert_eq!(post.status.code(), Some(0), "{}", post_err);
+                proptest::prop_assert_eq!(emulator.requests().len(), 1);
+            }
+        }
+    }
 }
 
 /// The confirmation on a terminal shows each distinct text under the channels that send it,

@@ -181,6 +181,17 @@ pub(super) fn dry_run(
     if let Err(err) = setup.check_roots(sending().map(|planned| planned.channel.name.as_str())) {
         missing.push(format!("{err:#}"));
     }
+    // And each channel builds as the post builds it before sending: a secret that holds no
+    // URL where one is needed, a webhook secret that does not decode, an unreadable ca_file
+    // stop the post with nothing sent, and so stop the dry run (values never shown).
+    if missing.is_empty()
+        && let Err(err) = setup.build(
+            sending().map(|planned| planned.channel.name.as_str()),
+            &crate::redact::Redactor::default(),
+        )
+    {
+        missing.push(format!("{err:#}"));
+    }
     if !missing.is_empty() {
         return Err(Error::Usage(anyhow::anyhow!(
             "{}\ndry run: a post would send nothing until this is fixed",
