@@ -237,7 +237,8 @@ fn a_closed_pipe_is_not_an_error() {
 }
 
 /// Item 5: reading commands open the journal read-only, so a user who may read it but not
-/// write it (a monitoring cron job) can run them.
+/// write it (a monitoring cron job) can run them; a post is refused saying why, and so is a dry
+/// run (issue 16: it checks what the post would), naming the file or the folder.
 #[test]
 fn reading_commands_work_for_a_user_who_may_only_read_the_journal() {
     // SAFETY: geteuid has no preconditions.
@@ -268,8 +269,9 @@ fn reading_commands_work_for_a_user_who_may_only_read_the_journal() {
         .status(4)
         .run();
     nobody(&["history", "latest", "--json"]).any_stdout().run();
-    // Writing is refused by the file system, not by a false alarm.
-    let output = nobody(&[
+    // Writing is refused by the file system, not by a false alarm; and a dry run, which writes
+    // nothing, says so before the post would.
+    let follow_up = [
         "post",
         "--yes",
         "--incident",
@@ -280,11 +282,23 @@ fn reading_commands_work_for_a_user_who_may_only_read_the_journal() {
         "Cause found.",
         "--next-update",
         "30m",
-    ])
-    .any_stderr()
-    .status(2)
-    .run();
-    assert!(String::from_utf8_lossy(&output.stderr).contains("journal"));
+    ];
+    nobody(&follow_up)
+        .stderr("error: the journal [DIR]/journal.db or its folder cannot be written by this user; run it as a user who may write there, or pass --state FILE\n")
+        .status(2)
+        .run();
+    let dry_run = |refused: &str| {
+        nobody(&[&follow_up[..], &["--dry-run"]].concat())
+            .any_stdout()
+            .stderr(&format!("error: {refused} cannot be written by this user, and a post records there before it sends; run it as a user who may write there, or pass --state FILE\ndry run: a post would send nothing until this is fixed\n"))
+            .status(2)
+            .run();
+    };
+    dry_run("the journal [DIR]/journal.db");
+    // Where the file may be written and its folder not, SQLite could not make its log there.
+    std::fs::set_permissions(ws.journal(), std::fs::Permissions::from_mode(0o666)).unwrap();
+    dry_run("the journal's folder [DIR]");
+    std::fs::set_permissions(ws.journal(), std::fs::Permissions::from_mode(0o644)).unwrap();
 }
 
 /// Item 5: reading commands leave nothing beside the journal. SQLite makes `-wal` and `-shm`

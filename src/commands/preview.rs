@@ -181,6 +181,10 @@ pub(super) fn dry_run(
     if let Err(err) = setup.check_roots(sending().map(|planned| planned.channel.name.as_str())) {
         missing.push(format!("{err:#}"));
     }
+    // And the journal can be written, as the post records there first.
+    if let Err(err) = journal::check_writable(&setup.state) {
+        missing.push(format!("{err:#}"));
+    }
     // And each channel builds as the post builds it before sending: a secret that holds no
     // URL where one is needed, a webhook secret that does not decode, an unreadable ca_file
     // stop the post with nothing sent, and so stop the dry run (values never shown).

@@ -117,6 +117,44 @@ impl Opening {
     }
 }
 
+/// Whether this user may record to the journal at `location`, asked without writing a byte: the
+/// file when there is one, and its folder, where SQLite makes its log beside it (or the nearest
+/// folder that exists, under which a post creates the rest). What a server's journal allows is
+/// known only by writing to it: left to the post.
+pub(crate) fn check_writable(location: &Location) -> anyhow::Result<()> {
+    let Location::File(path) = location else {
+        return Ok(());
+    };
+    let writable =
+        |path: &std::path::Path| rustix::fs::access(path, rustix::fs::Access::WRITE_OK).is_ok();
+    let fix = "run it as a user who may write there, or pass --state FILE";
+    if path.exists() && !writable(path) {
+        anyhow::bail!(
+            "the journal {} cannot be written by this user, and a post records there before it \
+             sends; {fix}",
+            path.display()
+        );
+    }
+    let folder = path
+        .ancestors()
+        .skip(1)
+        .map(|folder| match folder.as_os_str().is_empty() {
+            true => std::path::Path::new("."),
+            false => folder,
+        })
+        .find(|folder| folder.exists());
+    if let Some(folder) = folder
+        && !writable(folder)
+    {
+        anyhow::bail!(
+            "the journal's folder {} cannot be written by this user, and a post records there \
+             before it sends; {fix}",
+            folder.display()
+        );
+    }
+    Ok(())
+}
+
 /// Opens the journal for a command that cannot work without one.
 pub(crate) fn open_existing(location: &Location) -> anyhow::Result<Box<dyn Journal>> {
     open(location, Access::ReadOnly)?.ok_or_else(|| {

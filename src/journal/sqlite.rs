@@ -162,6 +162,12 @@ impl Sqlite {
                     self.path.display()
                 )
             }
+            // SQLite could not make its log beside the file, or write the file.
+            Some(rusqlite::ErrorCode::ReadOnly) => anyhow::anyhow!(
+                "the journal {} or its folder cannot be written by this user; run it as a user \
+                 who may write there, or pass --state FILE",
+                self.path.display()
+            ),
             _ => anyhow::Error::new(err)
                 .context(format!("cannot read the journal {}", self.path.display())),
         };
