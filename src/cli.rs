@@ -139,7 +139,8 @@ pub(crate) struct PostArgs {
     #[command(flatten)]
     pub(crate) update: UpdateInput,
 
-    /// Show every channel's exact output and send nothing
+    /// Show each channel's exact output, check all the post checks before sending (secrets and
+    /// their values, the journal), and send nothing
     #[arg(long)]
     pub(crate) dry_run: bool,
 
