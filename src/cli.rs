@@ -61,7 +61,7 @@ pub(crate) enum Command {
     Init,
     /// Print the shell completion script (see the README for where it goes)
     Completions(CompletionsArgs),
-    /// Print a man page (roff), or write them all with --dir; generated from the same
+    /// Print a man page (roff), or write them all with --out; generated from the same
     /// definitions as --help
     Man(ManArgs),
 }
@@ -69,13 +69,14 @@ pub(crate) enum Command {
 #[derive(Debug, Args)]
 pub(crate) struct ManArgs {
     /// The command whose page to print (`post`, `journal migrate`); omitted: outage(1)
-    #[arg(value_name = "COMMAND", conflicts_with = "dir")]
+    #[arg(value_name = "COMMAND", conflicts_with = "out")]
     pub(crate) command: Vec<String>,
 
     /// Write every page (outage.1, outage-post.1, ...) into this folder, created if missing;
     /// `man` finds them in share/man/man1 beside the bin folder outage is installed in
-    #[arg(long, value_name = "DIR")]
-    pub(crate) dir: Option<std::path::PathBuf>,
+    // `--out`, as `site build` names its folder; `--dir`, its first name, still works.
+    #[arg(long, value_name = "DIR", alias = "dir")]
+    pub(crate) out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -249,14 +249,14 @@ fn completions_and_the_man_page_cover_every_command() {
         .run();
 }
 
-/// `man outage` lists `outage-post(1)` and the others: `--dir` writes each page any page lists,
-/// and nothing else; `man post` prints the page `--dir` wrote.
+/// `man outage` lists `outage-post(1)` and the others: `--out` writes each page any page lists,
+/// and nothing else (`--dir`, its first name, too); `man post` prints the page `--out` wrote.
 #[test]
 fn man_writes_every_page_the_pages_list_and_prints_any_one() {
     let ws = empty();
     let dir = ws.file("share/man/man1");
     let output = ws
-        .cmd(&["man", "--dir", dir.to_str().unwrap()])
+        .cmd(&["man", "--out", dir.to_str().unwrap()])
         .any_stdout()
         .run();
     let report = String::from_utf8(output.stdout).unwrap();
@@ -305,6 +305,17 @@ fn man_writes_every_page_the_pages_list_and_prints_any_one() {
         );
     }
     assert!(page("outage-post.1").contains("\\-\\-dry\\-run"));
+    // Its first name writes the same pages.
+    let again = ws.file("man-dir");
+    ws.cmd(&["man", "--dir", again.to_str().unwrap()])
+        .any_stdout()
+        .run();
+    for file in &written {
+        assert_eq!(
+            std::fs::read_to_string(again.join(file)).unwrap(),
+            page(file)
+        );
+    }
     // Each page is clean roff where groff is installed.
     for file in &written {
         if let Ok(checked) = std::process::Command::new("groff")

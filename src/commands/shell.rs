@@ -14,13 +14,13 @@ pub(crate) fn completions(shell: clap_complete::Shell) -> Result<Done, Error> {
     Ok(Done::Ok)
 }
 
-/// `outage man` prints outage(1), `outage man post` outage-post(1), and `--dir` writes them
+/// `outage man` prints outage(1), `outage man post` outage-post(1), and `--out` writes them
 /// all: every page the others list under SUBCOMMANDS exists.
 pub(crate) fn man(args: &ManArgs) -> Result<Done, Error> {
     // The pages list each other; `help` has no page of its own (its text is each page's).
     let mut command = Cli::command().disable_help_subcommand(true);
     command.build();
-    if let Some(dir) = &args.dir {
+    if let Some(dir) = &args.out {
         let mut written = Vec::new();
         std::fs::create_dir_all(dir)
             .and_then(|()| write_pages(&command, dir, &mut written))
