@@ -13,6 +13,7 @@ use crate::dispatch::{Progress, humanize};
 use crate::journal::{Delivery, Outcome, State};
 use crate::style::{Stream, Tone, paint};
 use crate::update::Update;
+use crate::wording::counted;
 use crate::wording::rules::{Finding, Severity};
 
 /// What became of a delivery, as reports show it: a journal state, or `planned` in a dry run.
@@ -480,15 +481,6 @@ fn who(channel: &str, target: &str) -> String {
         channel.to_owned()
     } else {
         format!("{channel} {target}")
-    }
-}
-
-/// `1 delivery`, `3 deliveries`: a count and its noun in the number it takes.
-pub(crate) fn counted(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {many}")
     }
 }
 

@@ -84,7 +84,7 @@ fn copy(cli: &Cli, args: &CopyArgs) -> Result<Done, Error> {
 }
 
 fn said(dump: &Dump, from: &str, to: &str) -> Result<Done, Error> {
-    use crate::report::counted;
+    use crate::wording::counted;
     writeln!(
         std::io::stdout(),
         "copied {}, {} and {} from {from} to {to}",

@@ -59,8 +59,8 @@ pub(crate) fn run(cli: &Cli, args: &LintArgs) -> Result<Done, Error> {
         writeln!(
             out,
             "{}, {}",
-            crate::report::counted(errors, "error", "errors"),
-            crate::report::counted(warnings, "warning", "warnings")
+            crate::wording::counted(errors, "error", "errors"),
+            crate::wording::counted(warnings, "warning", "warnings")
         )
         .usage()?;
     }

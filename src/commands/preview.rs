@@ -249,7 +249,7 @@ pub(super) fn confirm(yes: bool, plan: &Plan) -> anyhow::Result<()> {
         plan.update.sequence,
         plan.update.incident,
         plan.update.status,
-        crate::report::counted(count, "channel", "channels")
+        crate::wording::counted(count, "channel", "channels")
     );
     std::io::stderr().flush()?;
     let mut answer = String::new();

@@ -66,12 +66,12 @@ fn build(cli: &Cli, args: &SiteBuildArgs) -> Result<Done, Error> {
     writeln!(
         std::io::stdout(),
         "wrote the site for {} ({}) to {}",
-        crate::report::counted(
+        crate::wording::counted(
             history.incidents.len(),
             "incident or maintenance",
             "incidents and maintenances"
         ),
-        crate::report::counted(files.len(), "file", "files"),
+        crate::wording::counted(files.len(), "file", "files"),
         dir.display()
     )
     .usage()?;

@@ -8,3 +8,12 @@ pub(crate) mod facts;
 pub(crate) mod fit;
 pub(crate) mod render;
 pub(crate) mod rules;
+
+/// `1 delivery`, `3 deliveries`: a count and its noun in the number it takes.
+pub(crate) fn counted(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}

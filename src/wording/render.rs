@@ -104,10 +104,10 @@ impl Rendering {
                     shown.push_str(&format!("{gap}==> {} <==\n{content}", path.display()));
                 } else {
                     listing = true;
-                    let plural = if length == 1 { "" } else { "s" };
                     shown.push_str(&format!(
-                        "{gap}==> {} <== {length} line{plural}",
-                        path.display()
+                        "{gap}==> {} <== {}",
+                        path.display(),
+                        super::counted(length, "line", "lines")
                     ));
                 }
             }
