@@ -284,7 +284,7 @@ fn a_maintenance_in_progress_long_before_its_window_is_refused() {
         at("2026-11-22T10:00:00Z", &args).any_stdout().run();
     };
     schedule("Database upgrade", "2026-11-25T02:00:00Z");
-    let started = |id: &str| {
+    let started = |id: &'static str| {
         [
             "--incident",
             id,
@@ -293,11 +293,8 @@ fn a_maintenance_in_progress_long_before_its_window_is_refused() {
             "--message",
             "The work has begun.",
         ]
-        .map(str::to_owned)
-        .to_vec()
     };
     let upgrade = started("2026-11-22-database-upgrade");
-    let upgrade: Vec<&str> = upgrade.iter().map(String::as_str).collect();
     at("2026-11-22T10:05:00Z", &upgrade)
         .stderr("error: --status in-progress: maintenance 2026-11-22-database-upgrade is to start Wed 25 Nov 02:00 UTC; if it has begun, give its window again (--starts 2026-11-22T10:05:00Z --ends ...), or check --incident\n")
         .status(2)
@@ -318,9 +315,7 @@ fn a_maintenance_in_progress_long_before_its_window_is_refused() {
     assert_eq!(moved["data"]["update"]["ends"], "2026-11-22T11:06:00Z");
 
     schedule("Network work", "2026-11-22T11:00:00Z");
-    let network = started("2026-11-22-network-work");
-    let network: Vec<&str> = network.iter().map(String::as_str).collect();
-    at("2026-11-22T10:30:00Z", &network)
+    at("2026-11-22T10:30:00Z", &started("2026-11-22-network-work"))
         .stdout("2026-11-22-network-work: update 2 (in-progress) posted: 2 delivered\n")
         .run();
     let early = emulator.requests_to("/json/hook")[3].json();
