@@ -346,7 +346,18 @@ impl Draft {
     /// A digest of the inputs as typed, with the incident they were given for (`""` for a new
     /// one): the same command again digests the same.
     pub(crate) fn digest(&self, incident: &str) -> String {
-        let mut channels = self.channels.clone();
+        self.digest_for(incident, &self.channels)
+    }
+
+    /// A digest of the words as typed: the inputs but for the channels chosen and the incident
+    /// named, so the same words sent to other channels, or with `--incident` given to follow
+    /// up the update that opened it, are told to be the same.
+    pub(crate) fn content(&self) -> String {
+        self.digest_for("", &[])
+    }
+
+    fn digest_for(&self, incident: &str, channels: &[String]) -> String {
+        let mut channels = channels.to_vec();
         channels.sort();
         let trimmed = |value: &Option<String>| value.as_ref().map(|text| text.trim().to_owned());
         let typed = Typed {

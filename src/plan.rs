@@ -4,7 +4,9 @@
 //!
 //! The steps, in order:
 //! 1. [`find_rerun`]: the same command again (same inputs as typed, within `rerun_window`, or the
-//!    same `--idempotency-key`) is a rerun of an update already recorded, and sends nothing;
+//!    same `--idempotency-key`) is a rerun of an update already recorded, and sends nothing; the
+//!    same words with other channels chosen are that update too, going on to the channels it has
+//!    not reached ([`extend`]);
 //! 2. [`place`]: which incident the update belongs to, and whether it opens one;
 //! 3. [`facts()`]: the canonical [`Update`], times resolved against one "now" and checked;
 //! 4. the wording rules on its text;
@@ -21,7 +23,7 @@ use crate::autopilot::Step;
 use crate::channels::{ChannelConfig, History, Links, Projection, RenderCx, Rendering, site};
 use crate::digest::hex;
 use crate::input::Draft;
-use crate::journal::{Allowed, Filter, Incident, Journal, StoredUpdate};
+use crate::journal::{Allowed, Delivery, Filter, Incident, Journal, State, StoredUpdate};
 use crate::setup::Setup;
 use crate::update::{self, IncidentKind, Status, Update};
 use crate::wording::facts;
@@ -55,8 +57,22 @@ pub(crate) struct Plan {
     pub(crate) fingerprint: String,
     /// A digest of the inputs as typed.
     pub(crate) input: String,
+    /// A digest of the words as typed: the inputs without the channels chosen or the incident's
+    /// name (see [`find_rerun`]).
+    pub(crate) content: String,
     pub(crate) allowed: Allowed,
     pub(crate) idempotency_key: Option<String>,
+    /// The update is one recorded already, going on to channels it had not reached.
+    pub(crate) extends: Option<Extends>,
+}
+
+/// A recorded update that goes on to more channels.
+#[derive(Clone, Debug)]
+pub(crate) struct Extends {
+    /// Its id in the journal.
+    pub(crate) id: String,
+    /// The channels it went to before (whatever their outcome), each once.
+    pub(crate) reached: Vec<String>,
 }
 
 impl Plan {
@@ -64,10 +80,32 @@ impl Plan {
         self.findings.iter().any(Finding::blocks)
     }
 
+    /// The channels an update going on to more channels goes to now; none for a new one.
+    pub(crate) fn also_sent_to(&self) -> Vec<String> {
+        match self.extends {
+            Some(_) => self
+                .channels
+                .iter()
+                .filter(|planned| planned.skipped.is_none())
+                .map(|planned| planned.channel.name.clone())
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
     /// Whether this update opens its incident.
     pub(crate) fn opens(&self) -> bool {
         self.place.existing.is_none()
     }
+}
+
+/// What the journal holds of these words already.
+pub(crate) enum Earlier {
+    /// The same command again.
+    Same(StoredUpdate),
+    /// The same words, with other channels chosen or the incident named another way, as the
+    /// latest update of its incident: that update, with its deliveries.
+    SameWords(StoredUpdate, Vec<Delivery>),
 }
 
 /// What planning found.
@@ -113,10 +151,14 @@ pub(crate) fn plan_for(
         Purpose::Lint => given_incident(draft, journal).ok().flatten(),
     };
     let input = draft.digest(given.as_deref().unwrap_or(""));
-    if purpose == Purpose::Post
-        && let Some(stored) = find_rerun(draft, &input, journal, now, config.policy.rerun_window)?
-    {
-        return Ok(Planning::Rerun(Box::new(stored)));
+    if purpose == Purpose::Post {
+        match find_rerun(draft, &input, given.as_deref(), journal, now, config)? {
+            Some(Earlier::Same(stored)) => return Ok(Planning::Rerun(Box::new(stored))),
+            Some(Earlier::SameWords(stored, deliveries)) => {
+                return extend(draft, setup, journal, renderer, stored, &deliveries);
+            }
+            None => {}
+        }
     }
     let place = match purpose {
         Purpose::Post => place(draft, given, journal, now, &config.organization.timezone)?,
@@ -153,28 +195,10 @@ pub(crate) fn plan_for(
     let mut findings = rules::check(&update, &config.policy, &earlier);
     let selected: Vec<(ChannelConfig, Option<String>)> = select(setup, &draft.channels)?
         .into_iter()
-        .map(|(channel, skipped)| {
-            let skipped = skipped.or_else(|| {
-                (!channel.posts_phase(&update)).then(|| {
-                    format!(
-                        "its phases leave out {}",
-                        update.phase().map_or("this", |phase| phase.as_str())
-                    )
-                })
-            });
-            (channel, skipped)
-        })
+        .map(|(channel, skipped)| phase_skipped(channel, skipped, &update))
         .collect();
-    let projection = projection(
-        journal,
-        &update,
-        selected
-            .iter()
-            .filter(|(_, skipped)| skipped.is_none())
-            .map(|(channel, _)| channel),
-    )?;
     let (channels, channel_findings) =
-        render(setup, selected, &update, &projection, renderer, now)?;
+        render_selected(setup, journal, selected, &update, renderer, now)?;
     findings.extend(channel_findings);
     let findings = rules::settle(findings, &config.policy, &draft.allow);
     let channels = skip_unrendered(channels, &findings);
@@ -185,8 +209,94 @@ pub(crate) fn plan_for(
         channels,
         findings,
         input,
+        content: draft.content(),
         allowed: draft.allow.clone(),
         idempotency_key: draft.idempotency_key.clone(),
+        extends: None,
+    })))
+}
+
+/// A channel whose `phases` leave out this update's phase is skipped, saying so.
+fn phase_skipped(
+    channel: ChannelConfig,
+    skipped: Option<String>,
+    update: &Update,
+) -> (ChannelConfig, Option<String>) {
+    let skipped = skipped.or_else(|| {
+        (!channel.posts_phase(update)).then(|| {
+            format!(
+                "its phases leave out {}",
+                update.phase().map_or("this", |phase| phase.as_str())
+            )
+        })
+    });
+    (channel, skipped)
+}
+
+/// Step 1, continued: the same words sent earlier with other channels chosen. The update goes
+/// on, as recorded (its facts, its times), to the chosen channels it has not reached: a channel
+/// it went to is never sent it again, whatever came of it (`retry` finishes those). When no
+/// channel is left, it is a rerun.
+fn extend(
+    draft: &Draft,
+    setup: &Setup,
+    journal: Option<&dyn Journal>,
+    renderer: &Renderer,
+    stored: StoredUpdate,
+    deliveries: &[Delivery],
+) -> anyhow::Result<Planning> {
+    let mut reached: Vec<String> = Vec::new();
+    for delivery in deliveries.iter().filter(|d| d.state != State::Skipped) {
+        if !reached.contains(&delivery.channel) {
+            reached.push(delivery.channel.clone());
+        }
+    }
+    let recorded = |name: &str| deliveries.iter().any(|delivery| delivery.channel == name);
+    let update = stored.update.clone();
+    let selected: Vec<(ChannelConfig, Option<String>)> = select(setup, &draft.channels)?
+        .into_iter()
+        // Left out: a channel it reached, and one still skipped that it recorded as skipped.
+        .filter(|(channel, skipped)| {
+            let left_out =
+                reached.contains(&channel.name) || (skipped.is_some() && recorded(&channel.name));
+            !left_out
+        })
+        .map(|(channel, skipped)| phase_skipped(channel, skipped, &update))
+        .collect();
+    if selected.iter().all(|(_, skipped)| skipped.is_some()) {
+        return Ok(Planning::Rerun(Box::new(stored)));
+    }
+    let existing = journal
+        .map(|journal| journal.incident(&update.incident))
+        .transpose()?
+        .flatten();
+    // Rendered as of when it was posted, as `retry` renders it: the words the others got.
+    let (channels, findings) = render_selected(
+        setup,
+        journal,
+        selected,
+        &update,
+        renderer,
+        update.posted_at,
+    )?;
+    let findings = rules::settle(findings, &setup.config.policy, &stored.allowed);
+    Ok(Planning::New(Box::new(Plan {
+        fingerprint: fingerprint(&update),
+        place: Place {
+            incident: update.incident.clone(),
+            existing,
+        },
+        channels: skip_unrendered(channels, &findings),
+        findings,
+        input: stored.input.unwrap_or_default(),
+        content: stored.content.unwrap_or_default(),
+        allowed: stored.allowed,
+        idempotency_key: None,
+        extends: Some(Extends {
+            id: stored.id,
+            reached,
+        }),
+        update,
     })))
 }
 
@@ -253,29 +363,101 @@ pub(crate) fn given_incident(
 }
 
 /// Step 1: the same command again. With `--idempotency-key`, the update the key names (its
-/// inputs must be these); otherwise an update with these inputs recorded within the window.
+/// inputs must be these, but for the channels); otherwise an update with these inputs recorded
+/// within the window, or the latest update of the incident they go to, posted within the
+/// window with these words and other channels chosen (or its incident named another way).
 pub(crate) fn find_rerun(
     draft: &Draft,
     input: &str,
+    given: Option<&str>,
     journal: Option<&dyn Journal>,
     now: Timestamp,
-    window: jiff::SignedDuration,
-) -> anyhow::Result<Option<StoredUpdate>> {
+    config: &crate::config::Config,
+) -> anyhow::Result<Option<Earlier>> {
     let Some(journal) = journal else {
         return Ok(None);
     };
     if let Some(key) = &draft.idempotency_key {
         return match journal.update_by_key(key)? {
-            Some(stored) if stored.input.as_deref().is_some_and(|known| known != input) => bail!(
-                "--idempotency-key {key} already names update {} of {}, with different inputs; \
-                 use a new key",
-                stored.update.sequence,
-                stored.update.incident
-            ),
-            found => Ok(found),
+            None => Ok(None),
+            Some(stored) if stored.input.as_deref().is_none_or(|known| known == input) => {
+                Ok(Some(Earlier::Same(stored)))
+            }
+            Some(stored) => match given
+                .is_none_or(|id| id == stored.update.incident)
+                .then(|| same_words(draft, stored.clone(), journal))
+                .transpose()?
+                .flatten()
+            {
+                Some(earlier) => Ok(Some(earlier)),
+                None => bail!(
+                    "--idempotency-key {key} already names update {} of {}, with different \
+                     inputs; use a new key",
+                    stored.update.sequence,
+                    stored.update.incident
+                ),
+            },
         };
     }
-    journal.update_by_input(input, now.checked_sub(window)?)
+    let since = now.checked_sub(config.policy.rerun_window)?;
+    if let Some(stored) = journal.update_by_input(input, since)? {
+        return Ok(Some(Earlier::Same(stored)));
+    }
+    let incident = match (given, &draft.title) {
+        (Some(id), _) => Some(id.to_owned()),
+        (None, Some(title)) => {
+            let base = update::incident_id(title, now, &config.organization.timezone);
+            titled(journal, &base)?
+        }
+        (None, None) => None,
+    };
+    let Some(latest) = incident
+        .map(|id| journal.updates(&id))
+        .transpose()?
+        .and_then(|mut updates| updates.pop())
+        .filter(|latest| latest.update.posted_at >= since)
+    else {
+        return Ok(None);
+    };
+    same_words(draft, latest, journal)
+}
+
+/// The incident a new incident's title names: the last of `base`, `base-2`, ... the journal
+/// has (see [`place`]).
+fn titled(journal: &dyn Journal, base: &str) -> anyhow::Result<Option<String>> {
+    let mut found = None;
+    for suffix in 1.. {
+        let id = match suffix {
+            1 => base.to_owned(),
+            n => format!("{base}-{n}"),
+        };
+        if journal.incident(&id)?.is_none() {
+            break;
+        }
+        found = Some(id);
+    }
+    Ok(found)
+}
+
+/// `stored` when these words are its own (the inputs but for the channels chosen and the way
+/// its incident was named), and it is the latest update of its incident: a later one has moved
+/// the incident on, and these words would be an update of their own.
+fn same_words(
+    draft: &Draft,
+    stored: StoredUpdate,
+    journal: &dyn Journal,
+) -> anyhow::Result<Option<Earlier>> {
+    if stored.content.as_deref() != Some(draft.content().as_str()) {
+        return Ok(None);
+    }
+    let latest = journal
+        .incident(&stored.update.incident)?
+        .is_some_and(|incident| incident.last_sequence == stored.update.sequence);
+    if !latest {
+        return Ok(None);
+    }
+    let deliveries = journal.deliveries(&stored.id)?;
+    Ok(Some(Earlier::SameWords(stored, deliveries)))
 }
 
 /// Step 2: which incident the update belongs to.
@@ -698,6 +880,27 @@ pub(crate) fn select(
         bail!("no channel is enabled in {path}; enable one or add a [[channel]]");
     }
     Ok(selected)
+}
+
+/// Step 5 for the channels selected: the projections' state from the journal with `update`
+/// applied, and each channel rendered.
+fn render_selected(
+    setup: &Setup,
+    journal: Option<&dyn Journal>,
+    selected: Vec<(ChannelConfig, Option<String>)>,
+    update: &Update,
+    renderer: &Renderer,
+    now: Timestamp,
+) -> anyhow::Result<(Vec<Planned>, Vec<Finding>)> {
+    let projection = projection(
+        journal,
+        update,
+        selected
+            .iter()
+            .filter(|(_, skipped)| skipped.is_none())
+            .map(|(channel, _)| channel),
+    )?;
+    render(setup, selected, update, &projection, renderer, now)
 }
 
 /// Step 5: one rendering per selected channel, checked to carry its kind's facts.

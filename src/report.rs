@@ -74,6 +74,9 @@ pub(crate) struct Report {
     /// or added since it was posted).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) missed: Vec<String>,
+    /// The update was posted before with other channels chosen, and went on to these now.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) also_sent_to: Vec<String>,
     pub(crate) deliveries: Vec<DeliveryReport>,
     pub(crate) findings: Vec<Finding>,
 }
@@ -146,6 +149,7 @@ impl Report {
             opened: false,
             rerun: false,
             missed: Vec::new(),
+            also_sent_to: Vec::new(),
             deliveries,
             findings,
         }

@@ -3,7 +3,7 @@
 //! post, X threads for facts that do not fit, and a journal from the first version.
 
 use crate::support::emulator::Emulator;
-use crate::support::{OPEN, Workspace, json};
+use crate::support::{LIFE, NOW, OPEN, Workspace, hook_and_banner, json};
 
 fn workspace(emulator: &Emulator) -> Workspace {
     Workspace::new(&format!(
@@ -579,7 +579,7 @@ fn a_journal_from_the_first_version_is_upgraded_in_place() {
         .status(2)
         .run();
     ws.cmd(&["journal", "migrate"])
-        .stdout("the journal at [DIR]/journal.db has schema 2 (this version's is 2)\n")
+        .stdout("the journal at [DIR]/journal.db has schema 3 (this version's is 3)\n")
         .run();
     ws.cmd(&["status"])
         .stdout(
@@ -607,7 +607,40 @@ fn a_journal_from_the_first_version_is_upgraded_in_place() {
     assert_eq!(placed(&report), "2026-11-22-login-failures 2");
     let event = emulator.requests()[0].json();
     assert_eq!(event["data"]["update"]["previous_sequence"], 1);
-    assert_eq!(ws.query("PRAGMA user_version"), ["2"]);
+    assert_eq!(ws.query("PRAGMA user_version"), ["3"]);
+}
+
+/// A journal of schema 2, whose updates have no digest of their words: upgraded once, an
+/// update recorded before it is still found by its inputs (a rerun), and the same words with
+/// other channels chosen after it go on as one update.
+#[test]
+fn a_journal_of_schema_2_is_upgraded_in_place() {
+    let emulator = Emulator::start();
+    let ws = hook_and_banner(&emulator, "");
+    post_at(&ws, NOW, OPEN, 0);
+    {
+        let conn = rusqlite::Connection::open(ws.journal()).unwrap();
+        conn.execute_batch("ALTER TABLE updates DROP COLUMN content; PRAGMA user_version = 2")
+            .unwrap();
+    }
+    ws.cmd(&["status"])
+        .stderr("error: the journal [DIR]/journal.db has the schema of an earlier version (2) and must be upgraded once: run `outage journal migrate` as a user who may write it\n")
+        .status(2)
+        .run();
+    ws.cmd(&["journal", "migrate"])
+        .stdout("the journal at [DIR]/journal.db has schema 3 (this version's is 3)\n")
+        .run();
+    assert_eq!(ws.query("PRAGMA user_version"), ["3"]);
+    assert_eq!(
+        placed(&post_at(&ws, NOW, OPEN, 0)),
+        "2026-11-22-login-failures 1 rerun"
+    );
+    let words = LIFE[1];
+    post_at(&ws, NOW, &[words, &["--channels", "hook"]].concat(), 0);
+    let again = post_at(&ws, NOW, words, 0);
+    assert_eq!(placed(&again), "2026-11-22-login-failures 2");
+    assert_eq!(again["also_sent_to"], serde_json::json!(["banner"]));
+    assert_eq!(emulator.requests().len(), 2);
 }
 
 /// The first version's schema, with one incident of one delivered update.

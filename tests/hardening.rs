@@ -365,7 +365,7 @@ fn a_newer_journal_or_a_foreign_database_is_refused_untouched() {
         ][..],
     ] {
         ws.cmd(args)
-            .stderr("error: the journal [DIR]/journal.db was written by a newer version of outage (schema 99; this one knows up to 2); upgrade outage\n")
+            .stderr("error: the journal [DIR]/journal.db was written by a newer version of outage (schema 99; this one knows up to 3); upgrade outage\n")
             .status(2)
             .run();
     }

@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::emulator::{Emulator, Fault};
-use crate::support::{OPEN, Workspace, hook_and_banner, json};
+use crate::support::{LIFE, OPEN, Workspace, hook_and_banner, json};
 
 fn workspace(emulator: &Emulator) -> Workspace {
     hook_and_banner(emulator, "")
@@ -324,7 +324,8 @@ fn a_maintenance_in_progress_long_before_its_window_is_refused() {
 }
 
 /// A channel enabled after an update went out gets nothing from a rerun, and the rerun says so
-/// and how to send it there; that command reaches it once, and the others not again.
+/// and how to send it there; that command sends the same update on to it, once, and the others
+/// not again.
 #[test]
 fn a_rerun_names_the_channels_enabled_since_and_how_to_reach_them() {
     let emulator = Emulator::start();
@@ -359,8 +360,32 @@ fn a_rerun_names_the_channels_enabled_since_and_how_to_reach_them() {
         ],
     ]
     .concat();
-    ws.cmd(&follow).any_stdout().any_stderr().run();
+    // A dry run says what the post will do.
+    ws.cmd(&[&follow[..], &["--dry-run"]].concat())
+        .stdout("2026-11-22-login-failures: update 1 (investigating) would also be sent to hook: 1 planned; dry run, nothing was sent\n")
+        .run();
+    let dry = ws
+        .cmd(&[&follow[..2], &follow[3..], &["--dry-run"]].concat())
+        .any_stdout()
+        .run();
+    let said = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        said.ends_with(
+            "\nThese words are update 1 of 2026-11-22-login-failures, which went to banner at \
+             10:00 UTC: a post sends it on to hook, the same update, not a new one.\n\n\
+             Dry run: nothing was sent and nothing was recorded.\n"
+        ),
+        "{said}"
+    );
+    ws.cmd(&follow)
+        .stdout("2026-11-22-login-failures: update 1 (investigating) also sent to hook; it had gone to banner: 2 delivered\n")
+        .run();
     assert_eq!(emulator.requests_to("/json/hook").len(), 1);
+    // The hook got the update that opened the incident, as it would have.
+    assert_eq!(
+        emulator.requests_to("/json/hook")[0].json()["type"],
+        "incident.created"
+    );
     // Run again, it is a rerun that misses nothing.
     let rerun = json(
         &ws.cmd(&[&follow[..2], &["--json"], &follow[3..]].concat())
@@ -369,7 +394,7 @@ fn a_rerun_names_the_channels_enabled_since_and_how_to_reach_them() {
     );
     assert_eq!((&rerun["rerun"], rerun.get("missed")), (&true.into(), None));
     ws.cmd(&follow)
-        .stdout("2026-11-22-login-failures: update 2 (investigating) already posted; nothing was sent again: 1 delivered\n")
+        .stdout("2026-11-22-login-failures: update 1 (investigating) already posted; nothing was sent again: 2 delivered\n")
         .run();
     assert_eq!(emulator.requests().len(), 1);
 }
@@ -664,4 +689,89 @@ fn a_killed_process_leaves_unknown_and_retry_completes_it() {
         "the receiver can drop the repeat"
     );
     assert_eq!(emulator.requests_to("/slack/chat").len(), 2);
+}
+
+/// Four channels: three webhooks and the banner.
+fn three_hooks_and_banner(emulator: &Emulator) -> Workspace {
+    let more = |name: &str| {
+        let url = emulator.url(&format!("/json/{name}"));
+        format!("[[channel]]\nname = \"{name}\"\nkind = \"webhook\"\nurl = \"{url}\"\n")
+    };
+    hook_and_banner(emulator, &[more("b"), more("c")].concat())
+}
+
+const FOUR: [&str; 4] = ["hook", "b", "c", "banner"];
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 24,
+        // An integration test has no lib.rs beside it to keep failures in.
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// The same words posted again within the rerun window, with other channels chosen (none
+    /// chosen is all of them) and the incident named or not, are one update: each channel
+    /// chosen along the way gets it once, and no other channel does. Words that differ are an
+    /// update of their own, and every channel they are posted to gets them.
+    #[test]
+    fn the_same_words_reach_each_chosen_channel_once(
+        posts in proptest::collection::vec(
+            (proptest::sample::subsequence(FOUR.to_vec(), 0..=4), proptest::bool::ANY),
+            1..5,
+        ),
+        then in proptest::sample::subsequence(FOUR.to_vec(), 0..=4),
+    ) {
+        let emulator = Emulator::start();
+        let ws = three_hooks_and_banner(&emulator);
+        fn chosen_of(channels: &[&'static str]) -> Vec<&'static str> {
+            match channels.is_empty() {
+                true => FOUR.to_vec(),
+                false => channels.to_vec(),
+            }
+        }
+        let mut chosen: Vec<&str> = Vec::new();
+        for (minute, (channels, named)) in posts.iter().enumerate() {
+            let list = channels.join(",");
+            let mut args = vec!["post", "--yes", "-q"];
+            args.extend_from_slice(OPEN);
+            // The first post opens the incident; the same words again may name it.
+            if *named && minute > 0 {
+                args.extend(["--incident", "2026-11-22-login-failures"]);
+            }
+            if !channels.is_empty() {
+                args.extend(["--channels", list.as_str()]);
+            }
+            ws.cmd(&args)
+                .env("OUTAGE_NOW", &format!("2026-11-22T10:0{minute}:00Z"))
+                .any_stdout()
+                .any_stderr()
+                .run();
+            chosen.extend(chosen_of(channels));
+        }
+        let sent = |hook: &str, sequence: u64| {
+            emulator
+                .requests_to(&format!("/json/{hook}"))
+                .iter()
+                .filter(|request| request.json()["data"]["update"]["sequence"] == sequence)
+                .count()
+        };
+        for hook in ["hook", "b", "c"] {
+            proptest::prop_assert_eq!(sent(hook, 1), usize::from(chosen.contains(&hook)), "{}", hook);
+        }
+        proptest::prop_assert_eq!(ws.file("banner.html").exists(), chosen.contains(&"banner"));
+        proptest::prop_assert_eq!(ws.query("SELECT count(*) FROM updates"), ["1"]);
+
+        // A real change goes out as an update of its own, to every channel it is posted to.
+        let list = then.join(",");
+        let mut args = [&["post", "--yes", "-q"][..], LIFE[1]].concat();
+        if !then.is_empty() {
+            args.extend(["--channels", list.as_str()]);
+        }
+        ws.cmd(&args).env("OUTAGE_NOW", "2026-11-22T10:06:00Z").any_stdout().any_stderr().run();
+        for hook in ["hook", "b", "c"] {
+            proptest::prop_assert_eq!(sent(hook, 2), usize::from(chosen_of(&then).contains(&hook)), "{}", hook);
+        }
+        proptest::prop_assert_eq!(ws.query("SELECT count(*) FROM updates"), ["2"]);
+    }
 }

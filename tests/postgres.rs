@@ -781,3 +781,76 @@ fn a_foreign_incidents_table_is_refused_and_a_fresh_journal_is_not() {
         assert!(output.status.success(), "{output:?}");
     }
 }
+
+/// A journal of schema 2 (before updates kept their words' digest): a read-only command asks
+/// for the upgrade, the owner's `journal migrate` makes it, once, and the same words then go on
+/// to the channels they had not reached, as one update, in PostgreSQL as in SQLite.
+#[test]
+fn a_schema_2_journal_is_upgraded_and_the_same_words_go_on_as_one_update() {
+    let Some(server) =
+        Server::start("a_schema_2_journal_is_upgraded_and_the_same_words_go_on_as_one_update")
+    else {
+        return;
+    };
+    let url = server.database("upgrade");
+    let emulator = Emulator::start();
+    let ws = machine(&emulator, &url);
+    post(&ws, OPEN);
+    // What schema 2 was: no `content` column, version 2.
+    server
+        .client("upgrade")
+        .batch_execute(
+            "ALTER TABLE updates DROP COLUMN content; DELETE FROM outage_schema; \
+             INSERT INTO outage_schema (version) VALUES (2)",
+        )
+        .unwrap();
+    ws.cmd(&["status"])
+        .env("OUTAGE_STATE", &url)
+        .stderr(&format!(
+            "error: the journal at {} has the schema of an earlier version (2) and must be \
+             upgraded once: run `outage journal migrate` with the role that owns it\n",
+            url.replace(&format!(":{PASSWORD}"), "")
+        ))
+        .status(2)
+        .run();
+    ws.cmd(&["journal", "migrate"])
+        .stdout(&format!(
+            "the journal at {} has schema 3 (this version's is 3)\n",
+            url.replace(&format!(":{PASSWORD}"), "")
+        ))
+        .run();
+    let versions: Vec<i32> = server
+        .client("upgrade")
+        .query("SELECT version FROM outage_schema ORDER BY version", &[])
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(versions, [2, 3], "each upgrade leaves its row");
+
+    // New words to the hook alone, then the same words to every channel: the banner gets them,
+    // the hook not again, and the incident has one update with them.
+    let words = LIFE[1];
+    post(&ws, &[words, &["--channels", "hook"]].concat());
+    let again = post(&ws, words);
+    assert_eq!(
+        (&again["sequence"], &again["also_sent_to"]),
+        (&2.into(), &serde_json::json!(["banner"]))
+    );
+    assert_eq!(
+        emulator.requests().len(),
+        2,
+        "the hook got each update once"
+    );
+    assert!(
+        ws.read("banner.html")
+            .contains("A bad certificate is the cause.")
+    );
+    let updates: i64 = server
+        .client("upgrade")
+        .query_one("SELECT count(*) FROM updates", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(updates, 2);
+    ws.assert_no_secrets(&[], &[PASSWORD]);
+}

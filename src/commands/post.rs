@@ -59,7 +59,7 @@ pub(crate) fn run(cli: &Cli, args: &PostArgs) -> Result<Done, Error> {
     finish(
         &posted.report,
         super::Shape::of(args.json, args.quiet),
-        posted.verb,
+        &posted.verb,
         posted.hint,
     )
     .after_recording()
@@ -76,7 +76,7 @@ pub(crate) struct Options {
 /// about deliveries that did not go out.
 pub(crate) struct Posted {
     pub(crate) report: Report,
-    pub(crate) verb: &'static str,
+    pub(crate) verb: String,
     pub(crate) hint: Option<String>,
 }
 
@@ -100,8 +100,8 @@ fn missed_by_rerun(report: &Report, setup: &Setup, draft: &Draft) -> Vec<String>
         .collect()
 }
 
-/// How to reach the channels a rerun missed: the same words with `--channels` are an update of
-/// their own; an opening update's words would open the incident again, so they follow it up.
+/// How to reach the channels a rerun missed: the same words with `--channels` send the same
+/// update on to them, and `--incident` says which incident's, whenever it is run.
 fn reach_missed(report: &Report, draft: &Draft) -> Option<String> {
     let follow = match &draft.incident {
         Some(_) => String::new(),
@@ -157,13 +157,17 @@ pub(crate) fn publish(
             .collect();
             return Ok(Posted {
                 report,
-                verb: "already posted; nothing was sent again",
+                verb: "already posted; nothing was sent again".to_owned(),
                 hint: (!hints.is_empty()).then(|| hints.join("\n")),
             });
         }
         Planning::New(plan) => plan,
     };
-    let phases = plan::phases(&plan, draft, setup, Some(&*journal), renderer, now).usage()?;
+    // An update going on to more channels had its later phases checked when it was posted.
+    let phases = match plan.extends {
+        Some(_) => Vec::new(),
+        None => plan::phases(&plan, draft, setup, Some(&*journal), renderer, now).usage()?,
+    };
     if any_blocked(&plan, &phases) {
         let report = preview(&plan, false, false);
         if options.json {
@@ -205,18 +209,25 @@ pub(crate) fn publish(
             });
         }
     }
-    let update_id = journal
-        .record(
-            &NewUpdate {
-                update: &plan.update,
-                fingerprint: &plan.fingerprint,
-                input: &plan.input,
-                idempotency_key: plan.idempotency_key.as_deref(),
-                allowed: &plan.allowed,
-            },
-            &deliveries,
-        )
-        .usage()?;
+    let update_id = match &plan.extends {
+        Some(extends) => {
+            journal.extend(&extends.id, &deliveries).usage()?;
+            extends.id.clone()
+        }
+        None => journal
+            .record(
+                &NewUpdate {
+                    update: &plan.update,
+                    fingerprint: &plan.fingerprint,
+                    input: &plan.input,
+                    content: &plan.content,
+                    idempotency_key: plan.idempotency_key.as_deref(),
+                    allowed: &plan.allowed,
+                },
+                &deliveries,
+            )
+            .usage()?,
+    };
 
     // Recorded: from here on, whatever fails may come after something went out.
     let pending = Delivery::recorded(deliveries).after_recording()?;
@@ -239,6 +250,7 @@ pub(crate) fn publish(
     let report = Report {
         findings: plan.findings.clone(),
         opened: plan.opens(),
+        also_sent_to: plan.also_sent_to(),
         ..Report::recorded(
             &plan.update,
             &sent.journal.deliveries(&update_id).after_recording()?,
@@ -261,8 +273,15 @@ pub(crate) fn publish(
         retry_hint(&report, setup, now)
     };
     Ok(Posted {
+        verb: match &plan.extends {
+            Some(extends) => format!(
+                "also sent to {}; it had gone to {}",
+                report.also_sent_to.join(", "),
+                extends.reached.join(", ")
+            ),
+            None => "posted".to_owned(),
+        },
         report,
-        verb: "posted",
         hint,
     })
 }

@@ -81,6 +81,7 @@ pub(super) fn preview(plan: &Plan, dry_run: bool, brief: bool) -> Report {
     Report {
         dry_run,
         opened: plan.opens(),
+        also_sent_to: plan.also_sent_to(),
         ..Report::new(&plan.update, deliveries, plan.findings.clone())
     }
 }
@@ -208,9 +209,13 @@ pub(super) fn dry_run(
         } else {
             ""
         };
+        let verb = match &plan.extends {
+            Some(_) => format!("would also be sent to {}", report.also_sent_to.join(", ")),
+            None => format!("would be posted{opens}"),
+        };
         writeln!(
             out,
-            "{}: update {} ({}) would be posted{opens}: {}; dry run, nothing was sent",
+            "{}: update {} ({}) {verb}: {}; dry run, nothing was sent",
             report.incident,
             report.sequence,
             report.status,
@@ -218,6 +223,23 @@ pub(super) fn dry_run(
         )
         .usage()?;
     } else if !args.json {
+        if let Some(extends) = &plan.extends {
+            writeln!(
+                out,
+                "\nThese words are update {} of {}, which went to {} at {}: a post sends it on \
+                 to {}, the same update, not a new one.",
+                plan.update.sequence,
+                plan.update.incident,
+                extends.reached.join(", "),
+                update::format_time(
+                    plan.update.posted_at,
+                    now,
+                    &setup.config.organization.timezone
+                ),
+                report.also_sent_to.join(", ")
+            )
+            .usage()?;
+        }
         writeln!(out, "\nDry run: nothing was sent and nothing was recorded.").usage()?;
     }
     out.flush().usage()?;
@@ -244,11 +266,21 @@ pub(super) fn confirm(yes: bool, plan: &Plan) -> anyhow::Result<()> {
     }
     eprint!("{}", what_goes_out(plan));
     let count = plan.channels.iter().filter(|p| p.skipped.is_none()).count();
+    let verb = match &plan.extends {
+        Some(extends) => format!(
+            "Send update {} of {} ({}), which went to {}, on",
+            plan.update.sequence,
+            plan.update.incident,
+            plan.update.status,
+            extends.reached.join(", ")
+        ),
+        None => format!(
+            "Post update {} of {} ({})",
+            plan.update.sequence, plan.update.incident, plan.update.status
+        ),
+    };
     eprint!(
-        "Post update {} of {} ({}) to {}? [y/N] ",
-        plan.update.sequence,
-        plan.update.incident,
-        plan.update.status,
+        "{verb} to {}? [y/N] ",
         crate::wording::counted(count, "channel", "channels")
     );
     std::io::stderr().flush()?;

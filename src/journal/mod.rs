@@ -27,7 +27,18 @@ use crate::wording::render::Rendering;
 use crate::wording::rules::RuleId;
 
 /// The journal's schema version this build writes. A journal with a higher one is refused.
-pub(crate) const SCHEMA_VERSION: u32 = 2;
+pub(crate) const SCHEMA_VERSION: u32 = 3;
+
+/// What [`Journal::extend`] adds to the insert of deliveries, in both backends' SQL: a delivery
+/// takes the place of the one its update recorded as skipped on the same channel and target,
+/// and of no other (the statement then changes no row, and the extension fails).
+pub(crate) const TAKES_A_SKIPPED_PLACE: &str = "
+    ON CONFLICT (update_id, channel, target) DO UPDATE SET id = excluded.id,
+        kind = excluded.kind, state = excluded.state, note = excluded.note,
+        rendered = excluded.rendered, payload = excluded.payload,
+        created_at = excluded.created_at, remote_id = NULL, url = NULL, attempts = 0,
+        error = NULL, finished_at = NULL, parts = NULL, started_at = NULL
+    WHERE deliveries.state = 'skipped'";
 
 /// Where the journal is.
 #[derive(Clone)]
@@ -221,6 +232,9 @@ pub(crate) struct StoredUpdate {
     pub(crate) update: Update,
     /// A digest of the inputs as typed (relative times unresolved): what makes a rerun.
     pub(crate) input: Option<String>,
+    /// The same without the channels chosen or the incident's name: what makes the same words
+    /// to other channels the same update (none before schema 3).
+    pub(crate) content: Option<String>,
     pub(crate) allowed: Allowed,
 }
 
@@ -229,6 +243,8 @@ pub(crate) struct NewUpdate<'a> {
     pub(crate) update: &'a Update,
     pub(crate) fingerprint: &'a str,
     pub(crate) input: &'a str,
+    /// A digest of the words as typed, without the channels chosen or the incident's name.
+    pub(crate) content: &'a str,
     pub(crate) idempotency_key: Option<&'a str>,
     pub(crate) allowed: &'a Allowed,
 }
@@ -430,6 +446,9 @@ pub(crate) struct UpdateRow {
     pub(crate) idempotency_key: Option<String>,
     pub(crate) allowed: String,
     pub(crate) created_at: String,
+    /// Absent from the dumps of schema 2.
+    #[serde(default)]
+    pub(crate) content: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -505,6 +524,10 @@ pub(crate) trait Journal: Send {
         update: &NewUpdate<'_>,
         deliveries: &[NewDelivery],
     ) -> anyhow::Result<String>;
+    /// Adds deliveries to a recorded update, in one transaction: the same words going on to
+    /// channels it had not reached. A delivery may take the place of one recorded as skipped
+    /// (a channel disabled then), never of one that was sent or tried; then nothing is added.
+    fn extend(&mut self, update_id: &str, deliveries: &[NewDelivery]) -> anyhow::Result<()>;
     /// Applies changes to recorded deliveries, all in one transaction.
     fn apply(&mut self, changes: &[Change]) -> anyhow::Result<()>;
     /// Folds what has been committed into the journal's own file (SQLite's WAL checkpoint),
@@ -559,6 +582,7 @@ pub(crate) mod rows {
             id: row.id,
             update,
             input: row.input,
+            content: row.content,
             allowed: allowed(&row.allowed),
         })
     }
@@ -676,6 +700,7 @@ pub(crate) fn example(deliveries: &[NewDelivery]) -> (tempfile::TempDir, sqlite:
                 update: &update,
                 fingerprint: "f",
                 input: "i",
+                content: "c",
                 idempotency_key: None,
                 allowed: &Allowed::new(),
             },
@@ -786,6 +811,82 @@ mod tests {
             proptest::prop_assert_eq!(made.capacity(), made.len());
             for (made, read) in made.iter().zip(&read) {
                 proptest::prop_assert_eq!(format!("{made:?}"), format!("{read:?}"));
+            }
+        }
+
+        /// An update goes on to more channels only where it was not sent or tried: a delivery
+        /// takes the place of a skipped one (where it stood) or is added after the others; one
+        /// that meets a delivery sent, tried or pending adds nothing at all.
+        #[test]
+        fn an_update_goes_on_only_where_it_was_not_sent(
+            before in proptest::collection::vec(0..5u8, 5),
+            chosen in proptest::sample::subsequence((0..5usize).collect::<Vec<_>>(), 0..=5),
+        ) {
+            // Per channel: 0 none, 1 skipped, 2 pending, 3 delivered, 4 failed.
+            let new = |channel: usize, state: State| NewDelivery {
+                id: uuid::Uuid::now_v7().to_string(),
+                channel: format!("channel-{channel}"),
+                kind: "webhook".into(),
+                target: String::new(),
+                state,
+                note: (state == State::Skipped).then(|| "disabled in the config".to_owned()),
+                rendering: Some(Arc::new(Rendering::text(format!("to {channel}")))),
+            };
+            let first: Vec<NewDelivery> = before
+                .iter()
+                .enumerate()
+                .filter(|(_, state)| **state > 0)
+                .map(|(channel, state)| new(channel, if *state == 1 { State::Skipped } else { State::Pending }))
+                .collect();
+            let (_dir, mut journal, id) = example(&first);
+            let finished: Vec<Change> = first
+                .iter()
+                .zip(before.iter().filter(|state| **state > 0))
+                .filter(|(_, state)| **state > 2)
+                .map(|(delivery, state)| Change::Finish {
+                    id: delivery.id.clone(),
+                    outcome: Outcome {
+                        state: if *state == 3 { State::Delivered } else { State::Failed },
+                        ..Outcome::default()
+                    },
+                })
+                .collect();
+            journal.apply(&finished).unwrap();
+            let read = |journal: &sqlite::Sqlite| -> Vec<(String, String, State)> {
+                journal
+                    .deliveries(&id)
+                    .unwrap()
+                    .into_iter()
+                    .map(|d| (d.id, d.channel, d.state))
+                    .collect()
+            };
+            let was = read(&journal);
+            let more: Vec<NewDelivery> = chosen.iter().map(|c| new(*c, State::Pending)).collect();
+            let result = journal.extend(&id, &more);
+            let allowed = chosen.iter().all(|c| before[*c] <= 1);
+            proptest::prop_assert_eq!(result.is_ok(), allowed, "{:?}", result);
+            if !allowed {
+                proptest::prop_assert_eq!(read(&journal), was);
+                return Ok(());
+            }
+            let mut expected: Vec<(String, String, State)> = was
+                .into_iter()
+                .map(|(id, channel, state)| match more.iter().find(|m| m.channel == channel) {
+                    Some(m) => (m.id.clone(), channel, State::Pending),
+                    None => (id, channel, state),
+                })
+                .collect();
+            for m in more.iter().filter(|m| !expected.iter().any(|e| e.1 == m.channel)).collect::<Vec<_>>() {
+                expected.push((m.id.clone(), m.channel.clone(), State::Pending));
+            }
+            proptest::prop_assert_eq!(read(&journal), expected);
+            // Each one read back carries what it was given.
+            for delivery in journal.deliveries(&id).unwrap() {
+                if let Some(m) = more.iter().find(|m| m.id == delivery.id) {
+                    proptest::prop_assert_eq!(&*delivery.rendered, m.rendering.as_ref().unwrap().text.as_str());
+                    proptest::prop_assert_eq!(delivery.note, None);
+                    proptest::prop_assert_eq!(delivery.attempts, 0);
+                }
             }
         }
     }

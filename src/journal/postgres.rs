@@ -62,6 +62,7 @@ CREATE TABLE updates (
     facts TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
     input TEXT,
+    content TEXT,
     idempotency_key TEXT UNIQUE,
     allowed TEXT NOT NULL,
     created_at TEXT NOT NULL,
@@ -93,6 +94,9 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_unsettled ON deliveries (update_id)
     WHERE state IN ('failed', 'unknown', 'pending');
 ";
+
+/// From schema 2 (the first in PostgreSQL) to 3: the words' own digest.
+const MIGRATE_2_TO_3: &str = "ALTER TABLE updates ADD COLUMN content TEXT;";
 
 /// A connection string without its password, for messages.
 pub(crate) fn describe(url: &str) -> String {
@@ -145,7 +149,7 @@ impl Postgres {
         };
         match (journal.state()?, access) {
             (None, Access::ReadOnly) => return Ok(None),
-            (None, Access::ReadWrite) => journal.create()?,
+            (None, Access::ReadWrite) => journal.prepare()?,
             (Some((version, _)), _) if version > SCHEMA_VERSION => bail!(
                 "the journal at {} was written by a newer version of outage (schema {version}; \
                  this one knows up to {SCHEMA_VERSION}); upgrade outage",
@@ -156,6 +160,14 @@ impl Postgres {
                  the journal's schema (a read-only role suits `outage status`)",
                 journal.shown
             ),
+            (Some((version, _)), Access::ReadOnly) if version < SCHEMA_VERSION => bail!(
+                "the journal at {} has the schema of an earlier version ({version}) and must be \
+                 upgraded once: run `outage journal migrate` with the role that owns it",
+                journal.shown
+            ),
+            (Some((version, _)), Access::ReadWrite) if version < SCHEMA_VERSION => {
+                journal.prepare()?;
+            }
             (Some(_), _) => {}
         }
         Ok(Some(journal))
@@ -208,7 +220,10 @@ impl Postgres {
         Ok(None)
     }
 
-    fn create(&mut self) -> anyhow::Result<()> {
+    /// Creates the journal's tables, or upgrades them to this version's schema: once, whichever
+    /// machine comes first.
+    fn prepare(&mut self) -> anyhow::Result<()> {
+        let shown = self.shown.clone();
         let client = self.client.get_mut();
         let mut tx = client.transaction()?;
         // Two machines starting on an empty database at once: one creates, the other finds it.
@@ -222,18 +237,33 @@ impl Postgres {
                 &[],
             )?
             .get(0);
-        if !exists {
-            tx.batch_execute(SCHEMA).with_context(|| {
+        let version: Option<i32> = match exists {
+            true => tx
+                .query_typed_one("SELECT max(version) FROM outage_schema", &[])?
+                .get(0),
+            false => None,
+        };
+        let current = i32::try_from(SCHEMA_VERSION)?;
+        match version {
+            // Another machine came first.
+            Some(version) if version >= current => return Ok(tx.commit()?),
+            Some(_) => tx.batch_execute(MIGRATE_2_TO_3).with_context(|| {
                 format!(
-                    "cannot create the journal's tables at {}; the role needs CREATE on its schema",
-                    self.shown
+                    "cannot upgrade the journal at {shown} to schema {SCHEMA_VERSION}; run \
+                     `outage journal migrate` with the role that owns its tables"
                 )
-            })?;
-            tx.execute(
-                "INSERT INTO outage_schema (version) VALUES ($1)",
-                &[&i32::try_from(SCHEMA_VERSION)?],
-            )?;
+            })?,
+            None => tx.batch_execute(SCHEMA).with_context(|| {
+                format!(
+                    "cannot create the journal's tables at {shown}; the role needs CREATE on its \
+                     schema"
+                )
+            })?,
         }
+        tx.execute(
+            "INSERT INTO outage_schema (version) VALUES ($1)",
+            &[&current],
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -525,7 +555,7 @@ mod verify {
 const INCIDENT_COLUMNS: &str =
     "id, kind, title, status, is_open, last_sequence, opened_at, updated_at";
 const UPDATE_COLUMNS: &str = "id, incident_id, sequence, status, facts, fingerprint, input, \
-     idempotency_key, allowed, created_at";
+     idempotency_key, allowed, created_at, content";
 const DELIVERY_COLUMNS: &str = "id, update_id, channel, kind, target, state, remote_id, parts, \
      url, attempts, error, note, rendered, payload, created_at, started_at, finished_at";
 
@@ -554,6 +584,7 @@ fn update_row(row: &Row) -> UpdateRow {
         idempotency_key: row.get(7),
         allowed: row.get(8),
         created_at: row.get(9),
+        content: row.get(10),
     }
 }
 
@@ -577,6 +608,61 @@ fn delivery_row(row: &Row) -> DeliveryRow {
         started_at: row.get(15),
         finished_at: row.get(16),
     }
+}
+
+/// Inserts an update's deliveries, each or none: a row the statement's `conflict` clause leaves
+/// alone fails the whole.
+fn insert_deliveries(
+    tx: &mut postgres::Transaction<'_>,
+    update_id: &str,
+    deliveries: &[NewDelivery],
+    created: &str,
+    conflict: &str,
+) -> anyhow::Result<()> {
+    // All the deliveries in one statement: a list of 10,000 subscribers is one round trip,
+    // not 10,000.
+    let column = |field: fn(&NewDelivery) -> Option<String>| -> Vec<Option<String>> {
+        deliveries.iter().map(field).collect()
+    };
+    let mut stored = super::Stored::default();
+    let (mut shown, mut payloads) = (Vec::new(), Vec::new());
+    for delivery in deliveries {
+        let (text, payload) = stored.of(&delivery.rendering)?;
+        shown.push(Some(text.to_string()));
+        payloads.push(Some(payload.to_owned()));
+    }
+    let changed = tx.execute_typed(
+        &format!(
+            "INSERT INTO deliveries (id, update_id, channel, kind, target, state, note,
+                 rendered, payload, created_at)
+             SELECT d.id, $2, d.channel, d.kind, d.target, d.state, d.note, d.rendered,
+                 d.payload, $10
+             FROM unnest($1::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                 $7::text[], $8::text[], $9::text[])
+                 WITH ORDINALITY AS d (id, channel, kind, target, state, note, rendered,
+                     payload, n)
+             ORDER BY d.n{conflict}"
+        ),
+        &[
+            (&column(|d| Some(d.id.clone())), Type::TEXT_ARRAY),
+            (&update_id, Type::TEXT),
+            (&column(|d| Some(d.channel.clone())), Type::TEXT_ARRAY),
+            (&column(|d| Some(d.kind.clone())), Type::TEXT_ARRAY),
+            (&column(|d| Some(d.target.clone())), Type::TEXT_ARRAY),
+            (
+                &column(|d| Some(d.state.as_str().to_owned())),
+                Type::TEXT_ARRAY,
+            ),
+            (&column(|d| d.note.clone()), Type::TEXT_ARRAY),
+            (&shown, Type::TEXT_ARRAY),
+            (&payloads, Type::TEXT_ARRAY),
+            (&created, Type::TEXT),
+        ],
+    )?;
+    if usize::try_from(changed)? != deliveries.len() {
+        bail!("a channel of this update was sent or tried meanwhile; run the command again");
+    }
+    Ok(())
 }
 
 impl Journal for Postgres {
@@ -813,7 +899,7 @@ impl Journal for Postgres {
         }
         tx.execute_typed(
             &format!(
-                "INSERT INTO updates ({UPDATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                "INSERT INTO updates ({UPDATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
             ),
             &[
                 (&update_id, Type::TEXT),
@@ -826,48 +912,27 @@ impl Journal for Postgres {
                 (&new.idempotency_key, Type::TEXT),
                 (&rows::allowed_text(new.allowed), Type::TEXT),
                 (&created, Type::TEXT),
+                (&new.content, Type::TEXT),
             ],
         )?;
-        // All the deliveries in one statement: a list of 10,000 subscribers is one round trip,
-        // not 10,000.
-        let column = |field: fn(&NewDelivery) -> Option<String>| -> Vec<Option<String>> {
-            deliveries.iter().map(field).collect()
-        };
-        let mut stored = super::Stored::default();
-        let (mut shown, mut payloads) = (Vec::new(), Vec::new());
-        for delivery in deliveries {
-            let (text, payload) = stored.of(&delivery.rendering)?;
-            shown.push(Some(text.to_string()));
-            payloads.push(Some(payload.to_owned()));
-        }
-        tx.execute_typed(
-            "INSERT INTO deliveries (id, update_id, channel, kind, target, state, note,
-                 rendered, payload, created_at)
-             SELECT d.id, $2, d.channel, d.kind, d.target, d.state, d.note, d.rendered,
-                 d.payload, $10
-             FROM unnest($1::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                 $7::text[], $8::text[], $9::text[])
-                 WITH ORDINALITY AS d (id, channel, kind, target, state, note, rendered,
-                     payload, n)
-             ORDER BY d.n",
-            &[
-                (&column(|d| Some(d.id.clone())), Type::TEXT_ARRAY),
-                (&update_id, Type::TEXT),
-                (&column(|d| Some(d.channel.clone())), Type::TEXT_ARRAY),
-                (&column(|d| Some(d.kind.clone())), Type::TEXT_ARRAY),
-                (&column(|d| Some(d.target.clone())), Type::TEXT_ARRAY),
-                (
-                    &column(|d| Some(d.state.as_str().to_owned())),
-                    Type::TEXT_ARRAY,
-                ),
-                (&column(|d| d.note.clone()), Type::TEXT_ARRAY),
-                (&shown, Type::TEXT_ARRAY),
-                (&payloads, Type::TEXT_ARRAY),
-                (&created, Type::TEXT),
-            ],
-        )?;
+        insert_deliveries(&mut tx, &update_id, deliveries, &created, "")?;
         tx.commit()?;
         Ok(update_id)
+    }
+
+    fn extend(&mut self, update_id: &str, deliveries: &[NewDelivery]) -> anyhow::Result<()> {
+        let created = Timestamp::now().to_string();
+        let client = self.client.get_mut();
+        let mut tx = client.transaction()?;
+        insert_deliveries(
+            &mut tx,
+            update_id,
+            deliveries,
+            &created,
+            super::TAKES_A_SKIPPED_PLACE,
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     fn apply(&mut self, changes: &[Change]) -> anyhow::Result<()> {
@@ -997,7 +1062,7 @@ impl Journal for Postgres {
             )?;
         }
         let update = tx.prepare(&format!(
-            "INSERT INTO updates ({UPDATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            "INSERT INTO updates ({UPDATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))?;
         for row in &dump.updates {
             tx.execute(
@@ -1013,6 +1078,7 @@ impl Journal for Postgres {
                     &row.idempotency_key,
                     &row.allowed,
                     &row.created_at,
+                    &row.content,
                 ],
             )?;
         }

@@ -50,6 +50,7 @@ CREATE TABLE updates (
     allowed TEXT NOT NULL,
     created_at TEXT NOT NULL,
     input TEXT,
+    content TEXT,
     UNIQUE (incident_id, sequence)
 );
 CREATE TABLE deliveries (
@@ -83,6 +84,11 @@ ALTER TABLE deliveries ADD COLUMN parts TEXT;
 ALTER TABLE deliveries ADD COLUMN started_at TEXT;
 ";
 
+/// From schema 2 to 3: the words' own digest.
+const MIGRATE_2_TO_3: &str = "
+ALTER TABLE updates ADD COLUMN content TEXT;
+";
+
 /// Indexes every schema from 2 on has.
 const INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS updates_input ON updates (input, created_at) WHERE input IS NOT NULL;
@@ -90,6 +96,48 @@ CREATE INDEX IF NOT EXISTS incidents_opened ON incidents (opened_at);
 CREATE INDEX IF NOT EXISTS deliveries_unsettled ON deliveries (update_id)
     WHERE state IN ('failed', 'unknown', 'pending');
 ";
+
+/// Inserts an update's deliveries, each or none: a row the statement's `conflict` clause leaves
+/// alone fails the whole.
+fn insert_deliveries(
+    tx: &rusqlite::Transaction<'_>,
+    update_id: &str,
+    deliveries: &[NewDelivery],
+    created: &str,
+    conflict: &str,
+) -> anyhow::Result<()> {
+    let mut insert = tx.prepare_cached(&format!(
+        "INSERT INTO deliveries (id, update_id, channel, kind, target, state, note, rendered, payload, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10){conflict}"
+    ))?;
+    // The recipients of a list share one rendering: it is serialized once.
+    let mut stored = super::Stored::default();
+    for delivery in deliveries {
+        let (shown, payload) = stored.of(&delivery.rendering)?;
+        let changed = insert.execute(params![
+            delivery.id,
+            update_id,
+            delivery.channel,
+            delivery.kind,
+            delivery.target,
+            delivery.state.as_str(),
+            delivery.note,
+            shown,
+            payload,
+            created
+        ])?;
+        if changed != 1 {
+            bail!(
+                "{} of this update was sent or tried meanwhile; run the command again",
+                match delivery.target.as_str() {
+                    "" => delivery.channel.clone(),
+                    target => format!("{} {target}", delivery.channel),
+                }
+            );
+        }
+    }
+    Ok(())
+}
 
 pub(crate) struct Sqlite {
     conn: Connection,
@@ -231,6 +279,10 @@ impl Sqlite {
             tx.execute_batch(MIGRATE_1_TO_2)
                 .context("cannot upgrade the journal to schema 2")?;
         }
+        if at < 3 {
+            tx.execute_batch(MIGRATE_2_TO_3)
+                .context("cannot upgrade the journal to schema 3")?;
+        }
         tx.execute_batch(INDEXES)?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -349,7 +401,7 @@ fn create_owner_only(path: &Path) -> anyhow::Result<()> {
 
 const INCIDENT_COLUMNS: &str =
     "id, kind, title, status, is_open, last_sequence, opened_at, updated_at";
-const UPDATE_COLUMNS: &str = "id, incident_id, sequence, status, facts, fingerprint, input, idempotency_key, allowed, created_at";
+const UPDATE_COLUMNS: &str = "id, incident_id, sequence, status, facts, fingerprint, input, idempotency_key, allowed, created_at, content";
 const DELIVERY_COLUMNS: &str = "id, update_id, channel, kind, target, state, remote_id, parts, url, \
      attempts, error, note, rendered, payload, created_at, started_at, finished_at";
 
@@ -378,6 +430,7 @@ fn update_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<UpdateRow> {
         idempotency_key: row.get(7)?,
         allowed: row.get(8)?,
         created_at: row.get(9)?,
+        content: row.get(10)?,
     })
 }
 
@@ -628,8 +681,8 @@ impl Journal for Sqlite {
             )?;
         }
         tx.execute(
-            "INSERT INTO updates (id, incident_id, sequence, status, facts, fingerprint, input, idempotency_key, allowed, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT INTO updates (id, incident_id, sequence, status, facts, fingerprint, input, idempotency_key, allowed, created_at, content)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 update_id,
                 update.incident,
@@ -640,34 +693,29 @@ impl Journal for Sqlite {
                 new.input,
                 new.idempotency_key,
                 rows::allowed_text(new.allowed),
-                created
+                created,
+                new.content
             ],
         )?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO deliveries (id, update_id, channel, kind, target, state, note, rendered, payload, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?;
-            // The recipients of a list share one rendering: it is serialized once.
-            let mut stored = super::Stored::default();
-            for delivery in deliveries {
-                let (shown, payload) = stored.of(&delivery.rendering)?;
-                insert.execute(params![
-                    delivery.id,
-                    update_id,
-                    delivery.channel,
-                    delivery.kind,
-                    delivery.target,
-                    delivery.state.as_str(),
-                    delivery.note,
-                    shown,
-                    payload,
-                    created
-                ])?;
-            }
-        }
+        insert_deliveries(&tx, &update_id, deliveries, &created, "")?;
         tx.commit()?;
         Ok(update_id)
+    }
+
+    fn extend(&mut self, update_id: &str, deliveries: &[NewDelivery]) -> anyhow::Result<()> {
+        let created = Timestamp::now().to_string();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        insert_deliveries(
+            &tx,
+            update_id,
+            deliveries,
+            &created,
+            super::TAKES_A_SKIPPED_PLACE,
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     fn checkpoint(&mut self) {
@@ -845,7 +893,7 @@ impl Journal for Sqlite {
         }
         for row in &dump.updates {
             tx.prepare_cached(&format!(
-                "INSERT INTO updates ({UPDATE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                "INSERT INTO updates ({UPDATE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
             ))?
             .execute(params![
                 row.id,
@@ -857,7 +905,8 @@ impl Journal for Sqlite {
                 row.input,
                 row.idempotency_key,
                 row.allowed,
-                row.created_at
+                row.created_at,
+                row.content
             ])?;
         }
         for row in &dump.deliveries {
