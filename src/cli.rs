@@ -196,7 +196,8 @@ pub(crate) struct IncidentsArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct HistoryArgs {
-    /// The incident (`latest` for the most recent one)
+    /// The incident (`latest`, the default, for the most recent one)
+    #[arg(default_value = "latest")]
     pub(crate) incident: String,
 
     /// Print as JSON

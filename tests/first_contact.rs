@@ -496,6 +496,9 @@ fn history_shows_the_facts_beside_the_message() {
     .run();
     let output = ws.cmd(&["history", "latest"]).any_stdout().run();
     let text = String::from_utf8(output.stdout).unwrap();
+    // Without an incident, the latest one.
+    let bare = ws.cmd(&["history"]).any_stdout().run();
+    assert_eq!(String::from_utf8(bare.stdout).unwrap(), text);
     let second = &text[text.find("#2 identified").unwrap()..];
     assert!(
         second.starts_with(
