@@ -3,7 +3,9 @@
 //!
 //! A. Fan-out overhead: X, Facebook, three webhooks (json, Slack, Discord), email and the banner,
 //!    each remote answering after 200 ms; wall time / 200 ms (target <= 1.05), and what a bare
-//!    client's request to the same emulator takes (the instrument's own share).
+//!    client's request to the same emulator takes (the instrument's own share). Over plain HTTP
+//!    with the email over STARTTLS or a relay, and over HTTPS (a TLS front, the system's roots
+//!    read as a user's post reads them: OpenSSL's bundle and its folder).
 //! B. Subscriber scale: 1,000 and 10,000 webhook subscribers answering after 100 ms (targets
 //!    for 10,000: < 2 s, < 64 MB peak), side by side with Apprise when it is installed; the
 //!    10,000 again, each on a server of its own; and 1,000 email recipients at 100 ms a message
@@ -86,7 +88,7 @@ fn post_args(title: &str) -> Vec<String> {
     .collect()
 }
 
-fn seven_channels(emulator: &Emulator, smtp: &Smtp) -> Workspace {
+fn seven_channels(base: &str, smtp: &Smtp) -> Workspace {
     // A time zone, as the example configuration and most users' have.
     let ws = Workspace::new(&format!(
         r#"
@@ -138,7 +140,6 @@ fn seven_channels(emulator: &Emulator, smtp: &Smtp) -> Workspace {
         kind = "banner"
         html_path = "banner.html"
         "#,
-        base = emulator.base,
         port = smtp.port,
     ))
     .env("X_KEY", CONSUMER_KEY)
@@ -153,18 +154,56 @@ fn seven_channels(emulator: &Emulator, smtp: &Smtp) -> Workspace {
     ws
 }
 
-fn fan_out(starttls: bool) -> FanOut {
+/// How the fan-out's remotes are reached.
+#[derive(Clone, Copy, PartialEq)]
+enum Remotes {
+    /// HTTP, and SMTP with STARTTLS.
+    Starttls,
+    /// HTTP, and an SMTP relay without TLS.
+    Relay,
+    /// HTTPS through a TLS front with a certificate the system's roots and a test CA check, as
+    /// every real service is reached, and SMTP with STARTTLS.
+    Https,
+}
+
+fn fan_out(remotes: Remotes) -> FanOut {
     let latency = Duration::from_millis(200);
     let emulator = Emulator::start();
     emulator.with(|inner| inner.latency = Some(latency));
-    let smtp = Smtp::start(if starttls {
-        Mode::Starttls
-    } else {
+    let smtp = Smtp::start(if remotes == Remotes::Relay {
         Mode::Plain
+    } else {
+        Mode::Starttls
     });
     smtp.with(|state| state.latency = Some(latency));
-    let ws = seven_channels(&emulator, &smtp);
-    if !starttls {
+    let (base, ca) = match remotes {
+        Remotes::Https => {
+            let (base, ca) = support::tls::front(&emulator.base);
+            (base, Some(ca))
+        }
+        _ => (emulator.base.clone(), None),
+    };
+    let mut ws = seven_channels(&base, &smtp);
+    if let Some(ca) = &ca {
+        // The system's roots as a user's post reads them, OpenSSL's bundle and its folder, with
+        // the front's CA in the bundle.
+        let system =
+            std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
+        ws.write("roots.pem", &format!("{system}\n{ca}"));
+        std::fs::create_dir_all(ws.file("certs")).unwrap();
+        for entry in std::fs::read_dir("/etc/ssl/certs").into_iter().flatten() {
+            let entry = entry.unwrap();
+            if let Ok(target) = std::fs::canonicalize(entry.path()) {
+                let _ =
+                    std::os::unix::fs::symlink(target, ws.file("certs").join(entry.file_name()));
+            }
+        }
+        let (file, dir) = (ws.file("roots.pem"), ws.file("certs"));
+        ws = ws
+            .env("SSL_CERT_FILE", &file.display().to_string())
+            .env("SSL_CERT_DIR", &dir.display().to_string());
+    }
+    if remotes == Remotes::Relay {
         let config = std::fs::read_to_string(ws.file("channels.toml")).unwrap();
         ws.write(
             "channels.toml",
@@ -176,7 +215,10 @@ fn fan_out(starttls: bool) -> FanOut {
         let args = post_args(&format!("Fan-out run {run}"));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         times.push(measure(ws.cmd(&args)).0);
-        bare.push(bare_request(&emulator));
+        bare.push(match &ca {
+            Some(ca) => bare_https_request(&base, ca),
+            None => bare_request(&emulator),
+        });
     }
     let wall = median(times);
     FanOut {
@@ -198,17 +240,49 @@ struct FanOut {
 /// emulator told to answer after 200 ms takes, seen from outside. What it takes beyond the
 /// 200 ms is the instrument's, not outage's, though the fan-out ratio counts it.
 fn bare_request(emulator: &Emulator) -> Duration {
-    use std::io::{Read, Write};
     let address = emulator.base.trim_start_matches("http://");
+    let start = std::time::Instant::now();
+    let stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_nodelay(true).unwrap();
+    bare_exchange(stream, address, start)
+}
+
+/// The same through the TLS front at `base`, handshake included, trusting its CA alone.
+fn bare_https_request(base: &str, ca_pem: &str) -> Duration {
+    use std::sync::Arc;
+
+    use rustls::pki_types::pem::PemObject;
+    let address = base.trim_start_matches("https://");
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = rustls::pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap();
+    roots.add(ca).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let start = std::time::Instant::now();
+    let tcp = std::net::TcpStream::connect(address).unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    bare_exchange(rustls::StreamOwned::new(connection, tcp), address, start)
+}
+
+/// Sends the bare client's request over `stream` and reads the status line: the time since
+/// `start`.
+fn bare_exchange(
+    mut stream: impl std::io::Read + std::io::Write,
+    address: &str,
+    start: std::time::Instant,
+) -> Duration {
     let body = "{}";
     let request = format!(
         "POST /json/bare HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
-    let start = std::time::Instant::now();
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    stream.set_nodelay(true).unwrap();
     stream.write_all(request.as_bytes()).unwrap();
     let mut status = [0; 12];
     stream.read_exact(&mut status).unwrap();
@@ -380,7 +454,7 @@ fn email_recipients() -> (Duration, u64) {
 fn preview() -> Duration {
     let emulator = Emulator::start();
     let smtp = Smtp::start(Mode::Starttls);
-    let ws = seven_channels(&emulator, &smtp);
+    let ws = seven_channels(&emulator.base, &smtp);
     let args = post_args("Preview");
     let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
     args.push("--dry-run");
@@ -469,11 +543,12 @@ fn main() {
     if only.contains('A') {
         println!("A. fan-out, 7 channels, remotes answer after 200 ms");
         let mut bare = Vec::new();
-        for (relay, tls) in [
-            ("SMTP with STARTTLS", true),
-            ("SMTP relay without TLS", false),
+        for (relay, remotes) in [
+            ("SMTP with STARTTLS", Remotes::Starttls),
+            ("SMTP relay without TLS", Remotes::Relay),
+            ("HTTPS, SMTP STARTTLS", Remotes::Https),
         ] {
-            let row = fan_out(tls);
+            let row = fan_out(remotes);
             println!(
                 "   {relay:<23} wall {:>10}   ratio {:.3}   (target <= 1.05)",
                 ms(row.wall),
