@@ -385,15 +385,9 @@ fn a_refused_connection_is_transient() {
     );
 }
 
-/// HTTPS is checked against the system's roots (`SSL_CERT_FILE` names them, as for OpenSSL):
-/// a server whose certificate no trusted root signed gets nothing, and the same server is
-/// reached once its CA is trusted. The checking verifier is made while the post runs, after
-/// the client (src/tls.rs): it must still check.
-#[test]
-fn https_certificates_are_checked_against_the_systems_roots() {
-    let emulator = Emulator::start();
-    let (https, ca_pem) = crate::support::tls::front(&emulator.base);
-    let config = format!(
+/// One webhook at `https`, tried once.
+fn https_hook(https: &str) -> String {
+    format!(
         r#"
         [organization]
         name = "Example Inc"
@@ -404,7 +398,18 @@ fn https_certificates_are_checked_against_the_systems_roots() {
         kind = "webhook"
         url = "{https}/json/hook"
         "#
-    );
+    )
+}
+
+/// HTTPS is checked against the system's roots (`SSL_CERT_FILE` names them, as for OpenSSL):
+/// a server whose certificate no trusted root signed gets nothing, and the same server is
+/// reached once its CA is trusted. The checking verifier is made while the post runs, after
+/// the client (src/tls.rs): it must still check.
+#[test]
+fn https_certificates_are_checked_against_the_systems_roots() {
+    let emulator = Emulator::start();
+    let (https, ca_pem) = crate::support::tls::front(&emulator.base);
+    let config = https_hook(&https);
     let untrusted = Workspace::new(&config);
     let output = untrusted
         .cmd(&[POST, &["--json"]].concat())
@@ -458,6 +463,50 @@ fn https_certificates_are_checked_against_the_systems_roots() {
         )
         .status(2)
         .run();
+    assert_eq!(emulator.requests_to("/json/hook").len(), 1);
+}
+
+/// The roots are read as OpenSSL keeps them, a bundle file and a folder: a server whose CA is
+/// in the folder alone is trusted though the bundle, read first, does not vouch for it, and one
+/// whose CA is in neither is not.
+#[test]
+fn a_root_in_the_certificate_folder_alone_is_trusted() {
+    let emulator = Emulator::start();
+    let (https, ca_pem) = crate::support::tls::front(&emulator.base);
+    // The bundle holds another CA, by another name; the folder, the server's or nothing.
+    let another_ca = {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Another CA");
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().pem()
+    };
+    let post = |folder_holds: Option<&str>, status: i32| {
+        let ws = Workspace::new(&https_hook(&https));
+        ws.write("bundle.pem", &another_ca);
+        std::fs::create_dir(ws.file("certs")).unwrap();
+        if let Some(pem) = folder_holds {
+            ws.write("certs/server-ca.pem", pem);
+        }
+        let bundle = ws.file("bundle.pem").display().to_string();
+        let folder = ws.file("certs").display().to_string();
+        let ws = ws
+            .env("SSL_CERT_FILE", &bundle)
+            .env("SSL_CERT_DIR", &folder);
+        json(
+            &ws.cmd(&[POST, &["--json"]].concat())
+                .any_stdout()
+                .status(status)
+                .run(),
+        )
+    };
+    assert_eq!(outcomes(&post(Some(&ca_pem), 0)), ["hook delivered 1"]);
+    assert_eq!(
+        post(None, 1)["deliveries"][0]["error"],
+        "cannot connect: invalid peer certificate: UnknownIssuer"
+    );
     assert_eq!(emulator.requests_to("/json/hook").len(), 1);
 }
 
