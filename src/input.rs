@@ -289,6 +289,21 @@ impl Draft {
             .unwrap_or_default()
             .parse()
             .context("--status / status")?;
+        // `--channels "banner, feed"` is two names; an empty one (`a,,b`, or an empty variable
+        // in a script) is refused, never read as "every channel".
+        let channels: Vec<String> = input
+            .channels
+            .iter()
+            .map(|name| name.trim().to_owned())
+            .collect();
+        if channels.iter().any(String::is_empty) {
+            anyhow::bail!(
+                "--channels / channels: a channel name is empty (`{}`); name each channel, \
+                 separated by commas, such as --channels banner,feed, or leave --channels out to \
+                 send to every channel",
+                input.channels.join(",")
+            );
+        }
         let mut allow = Allowed::new();
         for item in &input.allow {
             let (rule, reason) = item.split_once('=').with_context(|| {
@@ -333,7 +348,7 @@ impl Draft {
             ends: input.ends,
             compensation: text(input.compensation),
             internal_note: text(input.internal_note),
-            channels: input.channels,
+            channels,
             allow,
             correction: input.correction,
             reopen: input.reopen,

@@ -279,4 +279,21 @@ fn missing_inputs_are_usage_errors() {
         .stderr("error: --channels: `discord` is disabled in [DIR]/channels.toml; set enabled = true to use it\n")
         .status(2)
         .run();
+    // An empty name (an empty variable in a script, two commas) is not "every channel".
+    for typed in ["", "banner,,feed", "banner,"] {
+        ws.cmd(&with(&["--yes", "--channels", typed]))
+            .stderr(&format!("error: --channels / channels: a channel name is empty (`{typed}`); name each channel, separated by commas, such as --channels banner,feed, or leave --channels out to send to every channel\n"))
+            .status(2)
+            .run();
+    }
+    assert!(
+        ws.try_query("SELECT id FROM updates")
+            .unwrap_or_default()
+            .is_empty(),
+        "nothing was recorded"
+    );
+    // Spaces after the commas are not part of the names.
+    ws.cmd(&with(&["--yes", "-q", "--channels", "banner, feed"]))
+        .stdout("opened new incident 2026-11-22-login-failures: update 1 (investigating) posted: 2 delivered\n")
+        .run();
 }
