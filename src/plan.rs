@@ -616,7 +616,7 @@ pub(crate) fn facts(
             Some(_) => {}
         }
     }
-    check_components(&draft.components, &setup.config.components)?;
+    let components = components(&draft.components, &setup.config.components)?;
     if let (Some(existing), Purpose::Post) = (&place.existing, purpose) {
         update::check_transition(&existing.id, existing.status, draft.status, draft.reopen)?;
     }
@@ -630,7 +630,7 @@ pub(crate) fn facts(
         status: draft.status,
         title,
         message: draft.message.clone(),
-        components: draft.components.clone(),
+        components,
         impact: draft.impact,
         eta,
         next_update,
@@ -695,24 +695,36 @@ fn check_begun(update: &Update, now: Timestamp, tz: &jiff::tz::TimeZone) -> anyh
     }
 }
 
-/// When the config names its components, an update names only those.
-fn check_components(given: &[String], known: &[crate::config::Component]) -> anyhow::Result<()> {
+/// When the config names its components, an update names only those, in any case, and they
+/// are spelt as the config spells them (`web app` is `Web app`, on every channel).
+fn components(given: &[String], known: &[crate::config::Component]) -> anyhow::Result<Vec<String>> {
     if known.is_empty() {
-        return Ok(());
+        return Ok(given.to_vec());
     }
-    for name in given {
-        if !known.iter().any(|component| component.name == *name) {
-            let names: Vec<&str> = known
+    given
+        .iter()
+        .map(|name| {
+            known
                 .iter()
-                .map(|component| component.name.as_str())
-                .collect();
-            bail!(
-                "--components / components: no component is named `{name}`; the components are {}",
-                names.join(", ")
-            );
-        }
-    }
-    Ok(())
+                .find(|component| component.name == *name)
+                .or_else(|| {
+                    let mut folded = known
+                        .iter()
+                        .filter(|component| component.name.to_lowercase() == name.to_lowercase());
+                    // Two that differ in case alone: the exact name, or neither.
+                    folded.next().filter(|_| folded.next().is_none())
+                })
+                .map(|component| component.name.clone())
+                .with_context(|| {
+                    let names: Vec<&str> = known.iter().map(|c| c.name.as_str()).collect();
+                    format!(
+                        "--components / components: no component is named `{name}`; the \
+                         components are {}",
+                        names.join(", ")
+                    )
+                })
+        })
+        .collect()
 }
 
 /// The state the projections among `channels` show once this update is recorded: nothing is
@@ -1012,6 +1024,40 @@ mod tests {
     use super::*;
 
     proptest::proptest! {
+        /// A component given in any case is the configured one, spelt as configured; a name
+        /// no configured one has, in any case, is refused by name.
+        #[test]
+        fn components_match_in_any_case_and_keep_the_configs_spelling(
+            pick in 0..4usize,
+            flips in proptest::collection::vec(proptest::bool::ANY, 8),
+            other in "[a-zA-Z ]{1,8}",
+        ) {
+            let known: Vec<crate::config::Component> = ["Web app", "API", "Billing"]
+                .map(|name| crate::config::Component {
+                    name: name.to_owned(),
+                    group: None,
+                    description: None,
+                })
+                .to_vec();
+            let typed: String = match known.get(pick) {
+                Some(component) => component
+                    .name
+                    .chars()
+                    .zip(flips.iter().cycle())
+                    .map(|(c, flip)| if *flip { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+                    .collect(),
+                None => other.clone(),
+            };
+            let found = components(std::slice::from_ref(&typed), &known);
+            match known.iter().find(|c| c.name.eq_ignore_ascii_case(&typed)) {
+                Some(component) => proptest::prop_assert_eq!(found.unwrap(), vec![component.name.clone()]),
+                None => {
+                    let err = found.unwrap_err().to_string();
+                    proptest::prop_assert!(err.contains(&format!("no component is named `{typed}`")), "{}", err);
+                }
+            }
+        }
+
         /// An update is refused for its window exactly when it says in-progress more than an
         /// hour before the window starts: every other status, a window begun or within the
         /// hour, and no window at all pass.

@@ -585,12 +585,44 @@ fn a_site_is_configured_or_refused_by_name() {
         "[DIR]/channels.toml: channel #1 `site`: `template` does not apply to kind `site`: its pages use the built-in templates",
     );
     // An update names only the configured components.
-    let ws = Workspace::new(&config(&Emulator::start(), ""));
+    let emulator = Emulator::start();
+    let ws = Workspace::new(&config(&emulator, ""));
     ws.cmd(&[&["post", "--yes", "-q", "--components", "Web app,Databse"], crate::support::OPEN].concat())
         .stderr("error: --components / components: no component is named `Databse`; the components are Web app, API, Billing\n")
         .status(2)
         .run();
     assert!(!ws.file("public").exists(), "nothing written");
+    // In any case, and spelt as the config spells them on every channel.
+    let report = json(
+        &ws.cmd(
+            &[
+                &[
+                    "post",
+                    "--yes",
+                    "--json",
+                    "--components",
+                    "web app, BILLING",
+                ],
+                crate::support::OPEN,
+            ]
+            .concat(),
+        )
+        .any_stdout()
+        .run(),
+    );
+    assert_eq!(report["deliveries"][0]["outcome"], "delivered");
+    assert_eq!(
+        emulator.requests()[0].json()["data"]["incident"]["components"],
+        serde_json::json!(["Web app", "Billing"])
+    );
+    let summary = api(&ws, "summary.json");
+    let affected: Vec<&str> = summary["incidents"][0]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|component| component["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(affected, ["Web app", "Billing"]);
 }
 
 /// A journal kept before the site existed: a post writes the pages it changes and says that
