@@ -337,6 +337,33 @@ fn reading_commands_leave_no_files_beside_the_journal() {
     }
 }
 
+/// A folder given for the journal (`--state ~/.local/state/outage`) is named as one, with the
+/// file to give instead, by every command, before anything is sent or written.
+#[test]
+fn a_folder_given_for_the_journal_is_refused_with_a_file_to_name() {
+    let emulator = Emulator::start();
+    let ws = workspace(&emulator, "");
+    let folder = ws.file("state");
+    std::fs::create_dir(&folder).unwrap();
+    let folder = folder.display().to_string();
+    let said = format!(
+        "error: the journal {folder} is a folder; name a file, such as {folder}/journal.db\n"
+    );
+    for args in [
+        &["status"][..],
+        &["history"][..],
+        &[&["post", "--yes"], OPEN].concat()[..],
+        &[&["post", "--dry-run"], OPEN].concat()[..],
+    ] {
+        ws.cmd(&[&["--state", &folder], args].concat())
+            .stderr(&said.replace(&ws.path().display().to_string(), "[DIR]"))
+            .status(2)
+            .run();
+    }
+    assert!(emulator.requests().is_empty());
+    assert_eq!(std::fs::read_dir(ws.file("state")).unwrap().count(), 0);
+}
+
 /// Item 5: a journal from a newer version, or an SQLite file that is not a journal, is refused
 /// with a clear message and left exactly as it was.
 #[test]

@@ -157,6 +157,13 @@ enum Found {
 
 impl Sqlite {
     pub(crate) fn open(path: &Path, access: Access) -> anyhow::Result<Option<Sqlite>> {
+        if path.is_dir() {
+            bail!(
+                "the journal {} is a folder; name a file, such as {}",
+                path.display(),
+                path.join("journal.db").display()
+            );
+        }
         if !path.exists() {
             if access == Access::ReadOnly {
                 return Ok(None);
