@@ -75,6 +75,16 @@ pub(crate) struct Extends {
     pub(crate) reached: Vec<String>,
 }
 
+impl Extends {
+    /// `banner, feed`: where it went before, for a person.
+    pub(crate) fn went_to(&self) -> String {
+        match self.reached.is_empty() {
+            true => "no channel".to_owned(),
+            false => self.reached.join(", "),
+        }
+    }
+}
+
 impl Plan {
     pub(crate) fn blocked(&self) -> bool {
         self.findings.iter().any(Finding::blocks)

@@ -101,7 +101,8 @@ fn missed_by_rerun(report: &Report, setup: &Setup, draft: &Draft) -> Vec<String>
 }
 
 /// How to reach the channels a rerun missed: the same words with `--channels` send the same
-/// update on to them, and `--incident` says which incident's, whenever it is run.
+/// update on to them, and `--incident` names its incident (an opening update's words alone name
+/// it only within the rerun window).
 fn reach_missed(report: &Report, draft: &Draft) -> Option<String> {
     let follow = match &draft.incident {
         Some(_) => String::new(),
@@ -277,7 +278,7 @@ pub(crate) fn publish(
             Some(extends) => format!(
                 "also sent to {}; it had gone to {}",
                 report.also_sent_to.join(", "),
-                extends.reached.join(", ")
+                extends.went_to()
             ),
             None => "posted".to_owned(),
         },

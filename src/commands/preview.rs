@@ -230,7 +230,7 @@ pub(super) fn dry_run(
                  to {}, the same update, not a new one.",
                 plan.update.sequence,
                 plan.update.incident,
-                extends.reached.join(", "),
+                extends.went_to(),
                 update::format_time(
                     plan.update.posted_at,
                     now,
@@ -272,7 +272,7 @@ pub(super) fn confirm(yes: bool, plan: &Plan) -> anyhow::Result<()> {
             plan.update.sequence,
             plan.update.incident,
             plan.update.status,
-            extends.reached.join(", ")
+            extends.went_to()
         ),
         None => format!(
             "Post update {} of {} ({})",
