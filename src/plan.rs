@@ -265,13 +265,13 @@ fn extend(
     let update = stored.update.clone();
     let selected: Vec<(ChannelConfig, Option<String>)> = select(setup, &draft.channels)?
         .into_iter()
+        .map(|(channel, skipped)| phase_skipped(channel, skipped, &update))
         // Left out: a channel it reached, and one still skipped that it recorded as skipped.
         .filter(|(channel, skipped)| {
             let left_out =
                 reached.contains(&channel.name) || (skipped.is_some() && recorded(&channel.name));
             !left_out
         })
-        .map(|(channel, skipped)| phase_skipped(channel, skipped, &update))
         .collect();
     if selected.iter().all(|(_, skipped)| skipped.is_some()) {
         return Ok(Planning::Rerun(Box::new(stored)));
