@@ -673,24 +673,28 @@ fn the_confirmation_shows_what_goes_out_before_asking() {
             "DISCORD_WEBHOOK_URL",
             "https://discord.com/api/webhooks/1/secretsecret",
         );
-    let quoted: Vec<String> = OPEN.iter().map(|arg| format!("'{arg}'")).collect();
-    let line = format!("{} post {}", crate::support::OUTAGE, quoted.join(" "));
-    let mut child = ws
-        .command("script")
-        .args(["-qec", &line, "/dev/null"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run script");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(b"n\n").unwrap();
-    }
-    let output = child.wait_with_output().unwrap();
-    let shown = String::from_utf8_lossy(&output.stdout)
-        .replace('\r', "")
-        .replace(&ws.path().display().to_string(), "[DIR]");
+    // `outage post ...` on a terminal, answered "n".
+    let declined = |args: &[&str]| {
+        let quoted: Vec<String> = args.iter().map(|arg| format!("'{arg}'")).collect();
+        let line = format!("{} post {}", crate::support::OUTAGE, quoted.join(" "));
+        let mut child = ws
+            .command("script")
+            .args(["-qec", &line, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("run script");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(b"n\n").unwrap();
+        }
+        let output = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&output.stdout)
+            .replace('\r', "")
+            .replace(&ws.path().display().to_string(), "[DIR]")
+    };
+    let shown = declined(OPEN);
     let start = shown.find("This goes out:").expect("the preview is shown");
     assert_eq!(
         &shown[start..shown.find("[y/N]").unwrap() + 5],
@@ -699,6 +703,21 @@ fn the_confirmation_shows_what_goes_out_before_asking() {
     assert!(shown.contains("not posted: nothing was sent"), "{shown}");
     assert!(!shown.contains("secretsecret"));
     assert!(!ws.journal().exists() || ws.query("SELECT count(*) FROM updates") == ["0"]);
+
+    // Posted to the banner alone, the same words then go on to the rest, and the question says
+    // so: the banner is not among what goes out.
+    ws.cmd(&[&["post", "--yes", "-q", "--channels", "banner"], OPEN].concat())
+        .any_stdout()
+        .run();
+    let shown = declined(OPEN);
+    let start = shown.find("This goes out:").expect("the preview is shown");
+    let asked = &shown[start..shown.find("[y/N]").unwrap() + 5];
+    assert!(!asked.contains("banner:"), "{asked}");
+    assert!(
+        asked.ends_with("Send update 1 of 2026-11-22-login-failures (investigating), which went to banner, on to 4 channels? [y/N]"),
+        "{asked}"
+    );
+    assert_eq!(ws.query("SELECT channel FROM deliveries"), ["banner"]);
 }
 
 /// Before the first post, `latest` says how to open an incident, wherever it is used (the post
