@@ -6,24 +6,31 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::cli::{ChannelsArgs, Cli};
+use crate::config::SecretSource;
 use crate::error::{Done, Error, Phase};
 use crate::redact::Redactor;
 use crate::report::print_table;
 use crate::setup::{self, Setup};
 
 #[derive(Serialize)]
-struct Row {
+struct Row<'a> {
     name: String,
     kind: &'static str,
     audience: &'static str,
     enabled: bool,
-    /// `field_env VAR` or `field_file PATH`.
-    missing_secrets: Vec<String>,
-    /// What to set for each: a variable's name or a file's path (the table's words).
-    #[serde(skip)]
-    to_set: Vec<String>,
+    /// Each with the key that names it: `field_env VAR` or `field_file PATH` in the JSON, what
+    /// to set (the variable or the file) in the table.
+    #[serde(serialize_with = "described")]
+    missing_secrets: Vec<(&'static str, &'a SecretSource)>,
     #[serde(skip_serializing_if = "Option::is_none")]
     check: Option<Check>,
+}
+
+fn described<S: serde::Serializer>(
+    missing: &[(&'static str, &SecretSource)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(missing.iter().map(|(field, source)| source.describe(field)))
 }
 
 #[derive(Serialize)]
@@ -37,20 +44,13 @@ pub(crate) fn run(cli: &Cli, args: &ChannelsArgs) -> Result<Done, Error> {
     let mut rows: Vec<Row> = setup
         .channels
         .iter()
-        .map(|channel| {
-            let missing = channel.missing_secrets();
-            Row {
-                name: channel.name.clone(),
-                kind: channel.kind.name(),
-                audience: channel.audience.as_str(),
-                enabled: channel.enabled,
-                missing_secrets: missing
-                    .iter()
-                    .map(|(field, source)| source.describe(field))
-                    .collect(),
-                to_set: missing.iter().map(|(_, source)| source.place()).collect(),
-                check: None,
-            }
+        .map(|channel| Row {
+            name: channel.name.clone(),
+            kind: channel.kind.name(),
+            audience: channel.audience.as_str(),
+            enabled: channel.enabled,
+            missing_secrets: channel.missing_secrets(),
+            check: None,
         })
         .collect();
     if args.check {
@@ -69,10 +69,15 @@ pub(crate) fn run(cli: &Cli, args: &ChannelsArgs) -> Result<Done, Error> {
                 row.kind.to_owned(),
                 row.audience.to_owned(),
                 if row.enabled { "yes" } else { "no" }.to_owned(),
-                if row.to_set.is_empty() {
+                if row.missing_secrets.is_empty() {
                     "present".to_owned()
                 } else {
-                    format!("missing: {}", row.to_set.join(", "))
+                    let places: Vec<String> = row
+                        .missing_secrets
+                        .iter()
+                        .map(|(_, source)| source.place())
+                        .collect();
+                    format!("missing: {}", places.join(", "))
                 },
             ]
         };
