@@ -117,7 +117,9 @@ fn bundle(provider: &Arc<CryptoProvider>) -> Option<&'static Arc<WebPkiServerVer
             let read = rustls_native_certs::load_certs_from_paths(Some(&file), None);
             let mut roots = rustls::RootCertStore::empty();
             roots.add_parsable_certificates(read.certs);
-            (!roots.is_empty()).then_some(())?;
+            if roots.is_empty() {
+                return None;
+            }
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .build()
                 .ok()
