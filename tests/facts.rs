@@ -574,13 +574,7 @@ fn a_journal_from_the_first_version_is_upgraded_in_place() {
         let conn = rusqlite::Connection::open(ws.journal()).unwrap();
         conn.execute_batch(FIRST_VERSION).unwrap();
     }
-    ws.cmd(&["status"])
-        .stderr("error: the journal [DIR]/journal.db has the schema of an earlier version (1) and must be upgraded once: run `outage journal migrate` as a user who may write it\n")
-        .status(2)
-        .run();
-    ws.cmd(&["journal", "migrate"])
-        .stdout("the journal at [DIR]/journal.db has schema 3 (this version's is 3)\n")
-        .run();
+    upgraded_by_migrate(&ws, 1);
     ws.cmd(&["status"])
         .stdout(
             "
@@ -607,7 +601,7 @@ fn a_journal_from_the_first_version_is_upgraded_in_place() {
     assert_eq!(placed(&report), "2026-11-22-login-failures 2");
     let event = emulator.requests()[0].json();
     assert_eq!(event["data"]["update"]["previous_sequence"], 1);
-    assert_eq!(ws.query("PRAGMA user_version"), ["3"]);
+    assert_eq!(ws.query("PRAGMA user_version"), ["4"]);
 }
 
 /// A journal of schema 2, whose updates have no digest of their words: upgraded once, an
@@ -620,17 +614,13 @@ fn a_journal_of_schema_2_is_upgraded_in_place() {
     post_at(&ws, NOW, OPEN, 0);
     {
         let conn = rusqlite::Connection::open(ws.journal()).unwrap();
-        conn.execute_batch("ALTER TABLE updates DROP COLUMN content; PRAGMA user_version = 2")
-            .unwrap();
+        conn.execute_batch(&format!(
+            "{AS_SCHEMA_3} ALTER TABLE updates DROP COLUMN content; PRAGMA user_version = 2"
+        ))
+        .unwrap();
     }
-    ws.cmd(&["status"])
-        .stderr("error: the journal [DIR]/journal.db has the schema of an earlier version (2) and must be upgraded once: run `outage journal migrate` as a user who may write it\n")
-        .status(2)
-        .run();
-    ws.cmd(&["journal", "migrate"])
-        .stdout("the journal at [DIR]/journal.db has schema 3 (this version's is 3)\n")
-        .run();
-    assert_eq!(ws.query("PRAGMA user_version"), ["3"]);
+    upgraded_by_migrate(&ws, 2);
+    assert_eq!(ws.query("PRAGMA user_version"), ["4"]);
     assert_eq!(
         placed(&post_at(&ws, NOW, OPEN, 0)),
         "2026-11-22-login-failures 1 rerun"
@@ -672,6 +662,82 @@ fn a_dump_from_schema_2_is_read_back() {
         json(&output)
     };
     assert_eq!(history(&copy), history(&ws.journal().display().to_string()));
+}
+
+/// Turns a journal of this version into what schema 3 was: each delivery holds its rendering
+/// (no table of renderings), version 3.
+const AS_SCHEMA_3: &str = "
+    UPDATE deliveries SET
+        rendered = (SELECT r.rendered FROM renderings r WHERE r.id = deliveries.rendering),
+        payload = (SELECT r.payload FROM renderings r WHERE r.id = deliveries.rendering)
+    WHERE rendering IS NOT NULL;
+    ALTER TABLE deliveries DROP COLUMN rendering;
+    DROP TABLE renderings;
+    PRAGMA user_version = 3;
+";
+
+/// A journal of schema 3, whose deliveries each hold their rendering: upgraded once, what it
+/// recorded reads back as it did (`history`, and a copy), and what comes after is stored once
+/// for the recipients who share it.
+#[test]
+fn a_journal_of_schema_3_keeps_its_deliveries_and_stores_new_renderings_once() {
+    let emulator = Emulator::start();
+    let ws = hook_and_banner(&emulator, "");
+    post_at(&ws, NOW, OPEN, 0);
+    let history = |ws: &Workspace, state: &str| {
+        json(
+            &ws.cmd(&["history", "--json"])
+                .env("OUTAGE_STATE", state)
+                .any_stdout()
+                .run(),
+        )
+    };
+    let journal = ws.journal().display().to_string();
+    let before = history(&ws, &journal);
+    {
+        let conn = rusqlite::Connection::open(ws.journal()).unwrap();
+        conn.execute_batch(AS_SCHEMA_3).unwrap();
+    }
+    upgraded_by_migrate(&ws, 3);
+    assert_eq!(history(&ws, &journal), before);
+    assert_eq!(
+        ws.query("SELECT count(*) FROM deliveries WHERE rendering IS NULL AND payload <> ''"),
+        ["2"],
+        "the deliveries recorded before keep their own rendering"
+    );
+    post_at(&ws, NOW, LIFE[1], 0);
+    assert_eq!(
+        ws.query(
+            "SELECT count(*), count(DISTINCT d.rendering) FROM deliveries d
+             JOIN renderings r ON r.id = d.rendering WHERE d.payload = '' AND d.rendered = ''"
+        ),
+        ["2|2"],
+        "the follow-up's two deliveries name their renderings"
+    );
+    let both = history(&ws, &journal);
+    ws.cmd(&["journal", "copy", "--to", "copy.db"])
+        .any_stdout()
+        .run();
+    assert_eq!(
+        history(&ws, &ws.file("copy.db").display().to_string()),
+        both
+    );
+    assert_eq!(
+        ws.query("SELECT count(*) FROM deliveries WHERE rendering IS NULL"),
+        ["2"]
+    );
+}
+
+/// A command that only reads asks for the journal of schema `from` to be upgraded, and
+/// `journal migrate` upgrades it to this version's.
+fn upgraded_by_migrate(ws: &Workspace, from: u32) {
+    ws.cmd(&["status"])
+        .stderr(&format!("error: the journal [DIR]/journal.db has the schema of an earlier version ({from}) and must be upgraded once: run `outage journal migrate` as a user who may write it\n"))
+        .status(2)
+        .run();
+    ws.cmd(&["journal", "migrate"])
+        .stdout("the journal at [DIR]/journal.db has schema 4 (this version's is 4)\n")
+        .run();
 }
 
 /// The first version's schema, with one incident of one delivered update.

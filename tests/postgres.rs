@@ -306,6 +306,55 @@ fn a_killed_post_is_finished_from_another_machine() {
     );
 }
 
+/// A delivery recorded without a rendering (an earlier version could leave one) is rendered by
+/// `retry`, which stores what it made apart, as every delivery's rendering is from schema 4.
+#[test]
+fn retry_stores_the_rendering_it_makes() {
+    let Some(server) = Server::start("retry_stores_the_rendering_it_makes") else {
+        return;
+    };
+    let url = server.database("rendering");
+    let failing = Emulator::start();
+    failing.always("/json/hook", Fault::status(503, ""));
+    let ws = machine(&failing, &url);
+    ws.cmd(&[&["post", "--yes", "-q"], OPEN].concat())
+        .any_stdout()
+        .any_stderr()
+        .status(1)
+        .run();
+    let mut client = server.client("rendering");
+    client
+        .batch_execute(
+            "UPDATE deliveries SET state = 'pending', attempts = 0, rendered = '', \
+             payload = 'null', rendering = NULL WHERE channel = 'hook'",
+        )
+        .unwrap();
+    let emulator = Emulator::start();
+    let config = ws
+        .read("channels.toml")
+        .replace(&failing.url("/json/hook"), &emulator.url("/json/hook"));
+    ws.write("channels.toml", &config);
+    let report = json(&ws.cmd(&["retry", "latest", "--json"]).any_stdout().run());
+    assert_eq!(report["deliveries"][0]["outcome"], "delivered");
+    let sent = emulator.requests()[0].json();
+    let stored: Vec<(String, String, String)> = client
+        .query(
+            "SELECT d.payload, d.rendered, r.payload FROM deliveries d \
+             JOIN renderings r ON r.id = d.rendering WHERE d.channel = 'hook'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let (inline, shown, payload) = &stored[0];
+    assert_eq!((inline.as_str(), shown.as_str()), ("", ""));
+    let payload: serde_json::Value = serde_json::from_str(payload).unwrap();
+    let body: serde_json::Value = serde_json::from_str(payload["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["data"]["text"], sent["data"]["text"]);
+}
+
 /// The database lost: before sending, one clear error and nothing sent; after a request went
 /// out, the delivery stays pending, reads as unknown, and is never sent again on its own.
 #[test]
@@ -643,10 +692,24 @@ fn the_readmes_least_privilege_roles_work() {
             "outage.deliveries",
             "outage.incidents",
             "outage.outage_schema",
+            "outage.renderings",
             "outage.updates"
         ]
     );
     let monitor = url("outage_monitor", "role-password-2");
+    // The monitor reads what the owner does, the renderings stored apart included.
+    let history = |state: &str| {
+        json(
+            &ws.cmd(&["history", "--json"])
+                .env("OUTAGE_STATE", state)
+                .any_stdout()
+                .run(),
+        )
+    };
+    assert_eq!(
+        history(&monitor),
+        history(&url("outage", "role-password-1"))
+    );
     ws.cmd(&["status", "--check"])
         .env("OUTAGE_STATE", &monitor)
         .stdout(
@@ -796,11 +859,14 @@ fn a_schema_2_journal_is_upgraded_and_the_same_words_go_on_as_one_update() {
     let emulator = Emulator::start();
     let ws = machine(&emulator, &url);
     post(&ws, OPEN);
-    // What schema 2 was: no `content` column, version 2.
+    // What schema 2 was: each delivery holding its rendering, no `content` column, version 2.
     server
         .client("upgrade")
         .batch_execute(
-            "ALTER TABLE updates DROP COLUMN content; DELETE FROM outage_schema; \
+            "UPDATE deliveries d SET rendered = r.rendered, payload = r.payload \
+             FROM renderings r WHERE r.id = d.rendering; \
+             ALTER TABLE deliveries DROP COLUMN rendering; DROP TABLE renderings; \
+             ALTER TABLE updates DROP COLUMN content; DELETE FROM outage_schema; \
              INSERT INTO outage_schema (version) VALUES (2)",
         )
         .unwrap();
@@ -815,7 +881,7 @@ fn a_schema_2_journal_is_upgraded_and_the_same_words_go_on_as_one_update() {
         .run();
     ws.cmd(&["journal", "migrate"])
         .stdout(&format!(
-            "the journal at {} has schema 3 (this version's is 3)\n",
+            "the journal at {} has schema 4 (this version's is 4)\n",
             url.replace(&format!(":{PASSWORD}"), "")
         ))
         .run();
@@ -826,7 +892,7 @@ fn a_schema_2_journal_is_upgraded_and_the_same_words_go_on_as_one_update() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(versions, [2, 3], "each upgrade leaves its row");
+    assert_eq!(versions, [2, 4], "each upgrade leaves its row");
 
     // New words to the hook alone, then the same words to every channel: the banner gets them,
     // the hook not again, and the incident has one update with them.

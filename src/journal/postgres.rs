@@ -30,8 +30,9 @@ use postgres::{Client, GenericClient, Row};
 use sha2::{Digest, Sha256};
 
 use super::{
-    Access, Change, Delivery, DeliveryRow, Dump, Filter, Incident, IncidentRow, Journal,
-    NewDelivery, NewUpdate, SCHEMA_VERSION, StoredUpdate, Thread, Unsettled, UpdateRow, rows,
+    Access, Change, DELIVERY_READ, Delivery, DeliveryRow, Dump, Filter, Incident, IncidentRow,
+    Journal, NewDelivery, NewUpdate, RENDERINGS, SCHEMA_VERSION, StoredRendering, StoredUpdate,
+    Thread, Unsettled, UpdateRow, rows,
 };
 use crate::update::Update;
 
@@ -95,8 +96,22 @@ CREATE INDEX deliveries_unsettled ON deliveries (update_id)
     WHERE state IN ('failed', 'unknown', 'pending');
 ";
 
-/// From schema 2 (the first in PostgreSQL) to 3: the words' own digest.
+/// From schema 2 (the first in PostgreSQL) to 3: the words' own digest. Schema 4's table and
+/// column are added by [`RENDERINGS`], to a new journal as to an older one.
 const MIGRATE_2_TO_3: &str = "ALTER TABLE updates ADD COLUMN content TEXT;";
+
+/// Stores renderings under their names, once each (another row of the same content is that
+/// row), in the same statement, and so the same round trip, as the deliveries that name them:
+/// the parameters `$n` to `$n + 2` are the names, texts and payloads.
+fn storing_renderings(n: usize) -> String {
+    format!(
+        "WITH stored AS (INSERT INTO renderings (id, rendered, payload)
+             SELECT * FROM unnest(${n}::text[], ${}::text[], ${}::text[])
+             ON CONFLICT (id) DO NOTHING) ",
+        n + 1,
+        n + 2
+    )
+}
 
 /// A connection string without its password, for messages.
 pub(crate) fn describe(url: &str) -> String {
@@ -244,21 +259,27 @@ impl Postgres {
             false => None,
         };
         let current = i32::try_from(SCHEMA_VERSION)?;
-        match version {
+        let steps = match version {
             // Another machine came first.
             Some(version) if version >= current => return Ok(tx.commit()?),
-            Some(_) => tx.batch_execute(MIGRATE_2_TO_3).with_context(|| {
+            Some(version) => [(version < 3).then_some(MIGRATE_2_TO_3), Some(RENDERINGS)],
+            None => {
+                tx.batch_execute(SCHEMA).with_context(|| {
+                    format!(
+                        "cannot create the journal's tables at {shown}; the role needs CREATE on \
+                         its schema"
+                    )
+                })?;
+                [None, Some(RENDERINGS)]
+            }
+        };
+        for step in steps.into_iter().flatten() {
+            tx.batch_execute(step).with_context(|| {
                 format!(
                     "cannot upgrade the journal at {shown} to schema {SCHEMA_VERSION}; run \
                      `outage journal migrate` with the role that owns its tables"
                 )
-            })?,
-            None => tx.batch_execute(SCHEMA).with_context(|| {
-                format!(
-                    "cannot create the journal's tables at {shown}; the role needs CREATE on its \
-                     schema"
-                )
-            })?,
+            })?;
         }
         tx.execute(
             "INSERT INTO outage_schema (version) VALUES ($1)",
@@ -624,24 +645,31 @@ fn insert_deliveries(
     let column = |field: fn(&NewDelivery) -> Option<String>| -> Vec<Option<String>> {
         deliveries.iter().map(field).collect()
     };
+    // The recipients of a list share one rendering: it is serialized and stored once.
     let mut stored = super::Stored::default();
-    let (mut shown, mut payloads) = (Vec::new(), Vec::new());
+    let mut names = Vec::with_capacity(deliveries.len());
+    let mut fresh: [Vec<String>; 3] = Default::default();
     for delivery in deliveries {
-        let (text, payload) = stored.of(&delivery.rendering)?;
-        shown.push(Some(text.to_string()));
-        payloads.push(Some(payload.to_owned()));
+        let (rendering, new) = stored.of(&delivery.rendering)?;
+        if new {
+            fresh[0].push(rendering.id.clone());
+            fresh[1].push(rendering.shown.to_string());
+            fresh[2].push(rendering.payload.clone());
+        }
+        names.push(Some(rendering.id.clone()));
     }
+    let [ids, shown, payloads] = &fresh;
     let changed = tx.execute_typed(
         &format!(
-            "INSERT INTO deliveries (id, update_id, channel, kind, target, state, note,
-                 rendered, payload, created_at)
-             SELECT d.id, $2, d.channel, d.kind, d.target, d.state, d.note, d.rendered,
-                 d.payload, $10
+            "{}INSERT INTO deliveries (id, update_id, channel, kind, target, state, note,
+                 rendered, payload, rendering, created_at)
+             SELECT d.id, $2, d.channel, d.kind, d.target, d.state, d.note, '', '',
+                 d.rendering, $9
              FROM unnest($1::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                 $7::text[], $8::text[], $9::text[])
-                 WITH ORDINALITY AS d (id, channel, kind, target, state, note, rendered,
-                     payload, n)
-             ORDER BY d.n{conflict}"
+                 $7::text[], $8::text[])
+                 WITH ORDINALITY AS d (id, channel, kind, target, state, note, rendering, n)
+             ORDER BY d.n{conflict}",
+            storing_renderings(10)
         ),
         &[
             (&column(|d| Some(d.id.clone())), Type::TEXT_ARRAY),
@@ -654,9 +682,11 @@ fn insert_deliveries(
                 Type::TEXT_ARRAY,
             ),
             (&column(|d| d.note.clone()), Type::TEXT_ARRAY),
-            (&shown, Type::TEXT_ARRAY),
-            (&payloads, Type::TEXT_ARRAY),
+            (&names, Type::TEXT_ARRAY),
             (&created, Type::TEXT),
+            (ids, Type::TEXT_ARRAY),
+            (shown, Type::TEXT_ARRAY),
+            (payloads, Type::TEXT_ARRAY),
         ],
     )?;
     if usize::try_from(changed)? != deliveries.len() {
@@ -787,8 +817,7 @@ impl Journal for Postgres {
     }
 
     fn deliveries(&self, update_id: &str) -> anyhow::Result<Vec<Delivery>> {
-        let sql =
-            format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE update_id = $1 ORDER BY ord");
+        let sql = format!("{DELIVERY_READ} WHERE d.update_id = $1 ORDER BY d.ord");
         let found = self.query(&sql, &[(&update_id, Type::TEXT)])?;
         rows::deliveries(
             found
@@ -1025,10 +1054,7 @@ impl Journal for Postgres {
             .map(update_row)
             .collect();
         let deliveries = tx
-            .query(
-                &format!("SELECT {DELIVERY_COLUMNS} FROM deliveries ORDER BY ord"),
-                &[],
-            )?
+            .query(&format!("{DELIVERY_READ} ORDER BY d.ord"), &[])?
             .iter()
             .map(delivery_row)
             .collect();
@@ -1083,10 +1109,19 @@ impl Journal for Postgres {
             )?;
         }
         let delivery = tx.prepare(&format!(
-            "INSERT INTO deliveries ({DELIVERY_COLUMNS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            "INSERT INTO deliveries ({DELIVERY_COLUMNS}, rendering)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '', '', $13, $14, $15, $16)"
         ))?;
+        let rendering = tx.prepare(
+            "INSERT INTO renderings (id, rendered, payload) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO NOTHING",
+        )?;
+        let mut named = super::Named::default();
         for row in &dump.deliveries {
+            let (name, fresh) = named.of(row);
+            if fresh {
+                tx.execute(&rendering, &[&name, &row.rendered, &row.payload])?;
+            }
             tx.execute(
                 &delivery,
                 &[
@@ -1102,18 +1137,17 @@ impl Journal for Postgres {
                     &row.attempts,
                     &row.error,
                     &row.note,
-                    &row.rendered,
-                    &row.payload,
                     &row.created_at,
                     &row.started_at,
                     &row.finished_at,
+                    &name,
                 ],
             )?;
         }
         tx.commit()?;
         // The planner's statistics still describe empty tables until autovacuum comes round:
         // without this, the first `status` after copying 10,000 incidents scans every delivery.
-        client.batch_execute("ANALYZE incidents, updates, deliveries")?;
+        client.batch_execute("ANALYZE incidents, updates, deliveries, renderings")?;
         Ok(())
     }
 
@@ -1178,12 +1212,19 @@ fn apply(client: &mut impl GenericClient, change: &Change, now: &str) -> anyhow:
             )?;
         }
         Change::Rendering { id, rendering } => {
+            let stored = StoredRendering::of(rendering)?;
             client.execute_typed(
-                "UPDATE deliveries SET rendered = $2, payload = $3 WHERE id = $1",
+                &format!(
+                    "{}UPDATE deliveries SET rendered = '', payload = '', rendering = $2
+                     WHERE id = $1",
+                    storing_renderings(3)
+                ),
                 &[
                     (id, Type::TEXT),
-                    (&rendering.shown(), Type::TEXT),
-                    (&serde_json::to_string(&Some(rendering))?, Type::TEXT),
+                    (&stored.id, Type::TEXT),
+                    (&vec![stored.id.as_str()], Type::TEXT_ARRAY),
+                    (&vec![&*stored.shown], Type::TEXT_ARRAY),
+                    (&vec![stored.payload.as_str()], Type::TEXT_ARRAY),
                 ],
             )?;
         }

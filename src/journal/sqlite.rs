@@ -19,8 +19,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use sha2::{Digest, Sha256};
 
 use super::{
-    Access, Change, Delivery, DeliveryRow, Dump, Filter, Incident, IncidentRow, Journal,
-    NewDelivery, NewUpdate, SCHEMA_VERSION, StoredUpdate, Thread, Unsettled, UpdateRow, rows,
+    Access, Change, DELIVERY_READ, Delivery, DeliveryRow, Dump, Filter, Incident, IncidentRow,
+    Journal, NewDelivery, NewUpdate, RENDERINGS, SCHEMA_VERSION, StoredRendering, StoredUpdate,
+    Thread, Unsettled, UpdateRow, rows,
 };
 use crate::update::Update;
 
@@ -76,6 +77,7 @@ CREATE TABLE deliveries (
 CREATE INDEX updates_recent ON updates (created_at);
 CREATE INDEX deliveries_pending ON deliveries (state) WHERE state = 'pending';
 ";
+// Schema 4's table and column are added by [`RENDERINGS`], to a new journal as to an older one.
 
 /// From the first version (schema 1, `user_version` 0) to schema 2.
 const MIGRATE_1_TO_2: &str = "
@@ -97,6 +99,18 @@ CREATE INDEX IF NOT EXISTS deliveries_unsettled ON deliveries (update_id)
     WHERE state IN ('failed', 'unknown', 'pending');
 ";
 
+/// Stores a rendering under its name, once: another row of the same content is that row.
+fn insert_rendering(
+    tx: &rusqlite::Transaction<'_>,
+    stored: &StoredRendering,
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "INSERT INTO renderings (id, rendered, payload) VALUES (?1, ?2, ?3)
+         ON CONFLICT (id) DO NOTHING",
+    )?
+    .execute(params![stored.id, &*stored.shown, stored.payload])
+}
+
 /// Inserts an update's deliveries, each or none: a row the statement's `conflict` clause leaves
 /// alone fails the whole.
 fn insert_deliveries(
@@ -107,13 +121,16 @@ fn insert_deliveries(
     conflict: &str,
 ) -> anyhow::Result<()> {
     let mut insert = tx.prepare_cached(&format!(
-        "INSERT INTO deliveries (id, update_id, channel, kind, target, state, note, rendered, payload, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10){conflict}"
+        "INSERT INTO deliveries (id, update_id, channel, kind, target, state, note, rendered, payload, rendering, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '', '', ?8, ?9){conflict}"
     ))?;
-    // The recipients of a list share one rendering: it is serialized once.
+    // The recipients of a list share one rendering: it is serialized and stored once.
     let mut stored = super::Stored::default();
     for delivery in deliveries {
-        let (shown, payload) = stored.of(&delivery.rendering)?;
+        let (rendering, fresh) = stored.of(&delivery.rendering)?;
+        if fresh {
+            insert_rendering(tx, rendering)?;
+        }
         let changed = insert.execute(params![
             delivery.id,
             update_id,
@@ -122,8 +139,7 @@ fn insert_deliveries(
             delivery.target,
             delivery.state.as_str(),
             delivery.note,
-            shown,
-            payload,
+            rendering.id,
             created
         ])?;
         if changed != 1 {
@@ -263,6 +279,7 @@ impl Sqlite {
         let created: i64 = tx.pragma_query_value(None, "application_id", |row| row.get(0))?;
         if created != APPLICATION_ID {
             tx.execute_batch(SCHEMA)?;
+            tx.execute_batch(RENDERINGS)?;
             tx.execute_batch(INDEXES)?;
             tx.pragma_update(None, "application_id", APPLICATION_ID)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -289,6 +306,10 @@ impl Sqlite {
         if at < 3 {
             tx.execute_batch(MIGRATE_2_TO_3)
                 .context("cannot upgrade the journal to schema 3")?;
+        }
+        if at < 4 {
+            tx.execute_batch(RENDERINGS)
+                .context("cannot upgrade the journal to schema 4")?;
         }
         tx.execute_batch(INDEXES)?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
@@ -602,9 +623,7 @@ impl Journal for Sqlite {
     }
 
     fn deliveries(&self, update_id: &str) -> anyhow::Result<Vec<Delivery>> {
-        let sql = format!(
-            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE update_id = ?1 ORDER BY rowid"
-        );
+        let sql = format!("{DELIVERY_READ} WHERE d.update_id = ?1 ORDER BY d.rowid");
         let mut statement = self.conn.prepare_cached(&sql)?;
         Ok(rows::deliveries(
             statement.query_map([update_id], delivery_row)?,
@@ -780,14 +799,13 @@ impl Journal for Sqlite {
                     .execute([id])?;
                 }
                 Change::Rendering { id, rendering } => {
+                    let stored = StoredRendering::of(rendering)?;
+                    insert_rendering(&tx, &stored)?;
                     tx.prepare_cached(
-                        "UPDATE deliveries SET rendered = ?2, payload = ?3 WHERE id = ?1",
+                        "UPDATE deliveries SET rendered = '', payload = '', rendering = ?2
+                         WHERE id = ?1",
                     )?
-                    .execute(params![
-                        id,
-                        rendering.shown(),
-                        serde_json::to_string(&Some(rendering))?
-                    ])?;
+                    .execute(params![id, stored.id])?;
                 }
                 Change::Skip { id, note } => {
                     tx.prepare_cached(
@@ -866,11 +884,9 @@ impl Journal for Sqlite {
         ))?
         .query_map([], update_row)?
         .collect::<Result<_, _>>()?;
-        let deliveries = collect(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM deliveries ORDER BY rowid"
-        ))?
-        .query_map([], delivery_row)?
-        .collect::<Result<_, _>>()?;
+        let deliveries = collect(&format!("{DELIVERY_READ} ORDER BY d.rowid"))?
+            .query_map([], delivery_row)?
+            .collect::<Result<_, _>>()?;
         tx.finish()?;
         Ok(Dump {
             incidents,
@@ -916,10 +932,19 @@ impl Journal for Sqlite {
                 row.content
             ])?;
         }
+        let mut named = super::Named::default();
         for row in &dump.deliveries {
+            let (rendering, fresh) = named.of(row);
+            if fresh {
+                tx.prepare_cached(
+                    "INSERT INTO renderings (id, rendered, payload) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (id) DO NOTHING",
+                )?
+                .execute(params![rendering, row.rendered, row.payload])?;
+            }
             tx.prepare_cached(&format!(
-                "INSERT INTO deliveries ({DELIVERY_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+                "INSERT INTO deliveries ({DELIVERY_COLUMNS}, rendering)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, '', '', ?13, ?14, ?15, ?16)"
             ))?
             .execute(params![
                 row.id,
@@ -934,11 +959,10 @@ impl Journal for Sqlite {
                 row.attempts,
                 row.error,
                 row.note,
-                row.rendered,
-                row.payload,
                 row.created_at,
                 row.started_at,
-                row.finished_at
+                row.finished_at,
+                rendering
             ])?;
         }
         tx.commit()?;
