@@ -745,10 +745,16 @@ pub(crate) fn projection<'a>(
     channels: impl IntoIterator<Item = &'a ChannelConfig>,
 ) -> anyhow::Result<Projection> {
     let (mut projects, mut recent_shown, mut history_shown) = (false, 0, false);
+    // Whether every site is published already: then a post writes only the pages it changes,
+    // however small the journal (see `History::whole`).
+    let mut published = true;
     for channel in channels {
         projects |= channel.kind.is_projection();
         recent_shown = recent_shown.max(channel.kind.recent_shown());
         history_shown |= channel.kind.history_shown();
+        if let Some(site) = channel.kind.site() {
+            published &= site::write::is_published(site.dir());
+        }
     }
     if !projects {
         return Ok(Projection::default());
@@ -769,7 +775,11 @@ pub(crate) fn projection<'a>(
         .retain(|other| !(other.incident == update.incident && other.sequence == update.sequence));
     recent.insert(0, update.clone());
     let history = match journal {
-        Some(journal) if history_shown => Some(history(journal, Some(update), &open, false)?),
+        Some(journal) if history_shown => {
+            let mut history = history(journal, Some(update), &open, false)?;
+            history.whole &= !published;
+            Some(history)
+        }
         None if history_shown => Some(history_of(Vec::new(), Vec::new(), Some(update), true)),
         _ => None,
     };

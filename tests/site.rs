@@ -688,6 +688,92 @@ fn site_build_writes_every_page_from_the_journal() {
     );
 }
 
+/// Every file of the published site and its identity (a file a post did not write is the
+/// previous version's, hard-linked).
+fn site_files(ws: &Workspace) -> std::collections::BTreeMap<String, u64> {
+    use std::os::unix::fs::MetadataExt;
+    let root = std::fs::canonicalize(ws.file("public/status")).unwrap();
+    let mut files = std::collections::BTreeMap::new();
+    let mut folders = vec![root.clone()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::metadata(&path).unwrap();
+            if meta.is_dir() {
+                folders.push(path);
+            } else {
+                let name = path.strip_prefix(&root).unwrap().display().to_string();
+                files.insert(name, meta.ino());
+            }
+        }
+    }
+    files
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 6,
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// Once the site is published, a post writes the pages it changes and no other, however
+    /// small the journal: its incident's page among the incidents' (each post of a history of
+    /// 1,000 recent incidents wrote 1,000 pages), the front page, the history, the feed and the
+    /// JSON. The page it writes is the one `outage site build` writes.
+    #[test]
+    fn a_post_writes_only_the_pages_it_changes(
+        steps in proptest::collection::vec(0..4usize, 2..6)
+    ) {
+        let emulator = Emulator::start();
+        let ws = Workspace::new(&config(&emulator, ""));
+        let mut open: Vec<String> = Vec::new();
+        for (n, step) in steps.into_iter().enumerate() {
+            let now = format!("2026-11-22T10:{:02}:00Z", n * 5);
+            let message = format!("Step {n}: some customers cannot log in.");
+            let title = format!("Login failures {n}");
+            let follow = (step > 0 && !open.is_empty()).then(|| open[step % open.len()].clone());
+            let args: Vec<&str> = match &follow {
+                Some(id) => vec![
+                    "--incident", id, "--status", "identified", "--message", &message,
+                    "--next-update", "30m",
+                ],
+                None => vec![
+                    "--status", "investigating", "--title", &title, "--message", &message,
+                    "--next-update", "30m",
+                ],
+            };
+            let before = (n > 0).then(|| site_files(&ws));
+            let report = post(&ws, &now, &args);
+            let id = report["incident"].as_str().unwrap().to_owned();
+            if follow.is_none() {
+                open.push(id.clone());
+            }
+            let Some(before) = before else { continue };
+            let after = site_files(&ws);
+            let own = format!("incidents/{id}.html");
+            let written: Vec<&String> = after
+                .iter()
+                .filter(|(name, inode)| before.get(*name) != Some(inode))
+                .map(|(name, _)| name)
+                .collect();
+            proptest::prop_assert!(written.contains(&&own), "{written:?}");
+            for name in &written {
+                proptest::prop_assert!(
+                    **name == own || !name.starts_with("incidents/"),
+                    "{name} was written again: {written:?}"
+                );
+            }
+            let page = ws.read(&format!("public/status/{own}"));
+            ws.cmd(&["site", "build", "--out", "built"])
+                .env("OUTAGE_NOW", &now)
+                .any_stdout()
+                .run();
+            proptest::prop_assert_eq!(page, ws.read(&format!("built/{own}")));
+        }
+    }
+}
+
 /// The site is swapped whole: a reader that opens the site's folder and reads its pages sees
 /// one version, never the front page of one post and the JSON of another, while posts go on.
 #[test]

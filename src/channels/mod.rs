@@ -319,8 +319,10 @@ pub(crate) struct History {
     /// The whole timeline, oldest update first, of each incident shown in full: the open ones,
     /// the recent ones, and this update's.
     pub(crate) timelines: std::collections::BTreeMap<String, Vec<Update>>,
-    /// Whether every incident's timeline is here (`outage site build`), or only those a post
-    /// changes.
+    /// Whether every incident's page is written: by `outage site build`, and by a post while
+    /// every timeline is read anyway (a small journal) and no site is published yet. A post to
+    /// a published site writes only the pages it changes: with every page, a history of 1,000
+    /// recent incidents made each post write 1,000 pages and keep 8 MB of them in the journal.
     pub(crate) whole: bool,
 }
 

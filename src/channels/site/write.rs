@@ -49,6 +49,12 @@ impl Channel for SiteWriter {
     }
 }
 
+/// Whether a version of the site is published at `dir` (a link to a folder), read without
+/// changing anything.
+pub(crate) fn is_published(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir).is_ok_and(|meta| meta.file_type().is_symlink()) && dir.is_dir()
+}
+
 /// Publishes `files` (paths relative to the site) over the current version of the site at
 /// `dir`, as a new version swapped in at once. True when there was no site yet.
 pub(crate) fn publish(dir: &Path, files: &[FileOut]) -> anyhow::Result<bool> {
