@@ -665,10 +665,10 @@ fn a_dump_from_schema_2_is_read_back() {
 }
 
 /// Turns a journal of this version into what schema 3 was: each delivery holds its rendering
-/// (no table of renderings), version 3.
+/// (no table of renderings; the text shown left empty, which reads as made from the payload),
+/// version 3.
 const AS_SCHEMA_3: &str = "
     UPDATE deliveries SET
-        rendered = (SELECT r.rendered FROM renderings r WHERE r.id = deliveries.rendering),
         payload = (SELECT r.payload FROM renderings r WHERE r.id = deliveries.rendering)
     WHERE rendering IS NOT NULL;
     ALTER TABLE deliveries DROP COLUMN rendering;

@@ -863,7 +863,7 @@ fn a_schema_2_journal_is_upgraded_and_the_same_words_go_on_as_one_update() {
     server
         .client("upgrade")
         .batch_execute(
-            "UPDATE deliveries d SET rendered = r.rendered, payload = r.payload \
+            "UPDATE deliveries d SET payload = r.payload \
              FROM renderings r WHERE r.id = d.rendering; \
              ALTER TABLE deliveries DROP COLUMN rendering; DROP TABLE renderings; \
              ALTER TABLE updates DROP COLUMN content; DELETE FROM outage_schema; \

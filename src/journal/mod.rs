@@ -32,23 +32,24 @@ pub(crate) const SCHEMA_VERSION: u32 = 4;
 /// Schema 4, the same SQL in both backends: a rendering is stored once, named by a digest of
 /// what it holds, and every delivery that sends it names it. The recipients of a list share one
 /// rendering: 10,000 subscribers stored it 10,000 times (2.2 KB a recipient, 22 MB a post), and
-/// writing those copies was a tenth of a post's time. Rows recorded before keep their own copy
-/// (`rendering` NULL); reading takes whichever a row has ([`DELIVERY_READ`]).
+/// writing those copies was a tenth of a post's time. Its text as shown is not stored: it is
+/// made from the payload when read (a status site's pages were kept twice). Rows recorded before
+/// keep their own copy (`rendering` NULL); reading takes whichever a row has
+/// ([`DELIVERY_READ`], [`rows::deliveries`]).
 pub(crate) const RENDERINGS: &str = "
 CREATE TABLE renderings (
     id TEXT PRIMARY KEY,
-    rendered TEXT NOT NULL,
     payload TEXT NOT NULL
 );
 ALTER TABLE deliveries ADD COLUMN rendering TEXT REFERENCES renderings (id);
 ";
 
 /// The deliveries' columns as [`DeliveryRow`] reads them, in both backends, each row with its
-/// rendering whether stored apart (from schema 4) or in the row (before).
+/// rendering whether stored apart (from schema 4: the text shown is then empty) or in the row
+/// (before).
 pub(crate) const DELIVERY_READ: &str = "SELECT d.id, d.update_id, d.channel, d.kind, d.target,
     d.state, d.remote_id, d.parts, d.url, d.attempts, d.error, d.note,
-    COALESCE(r.rendered, d.rendered), COALESCE(r.payload, d.payload), d.created_at,
-    d.started_at, d.finished_at
+    d.rendered, COALESCE(r.payload, d.payload), d.created_at, d.started_at, d.finished_at
     FROM deliveries d LEFT JOIN renderings r ON r.id = d.rendering";
 
 /// What [`Journal::extend`] adds to the insert of deliveries, in both backends' SQL: a delivery
@@ -285,8 +286,8 @@ pub(crate) struct NewDelivery {
     pub(crate) rendering: Option<Arc<Rendering>>,
 }
 
-/// A rendering as the journal stores it: the text shown, the JSON payload, and the digest of
-/// both that names its row (see [`RENDERINGS`]).
+/// A rendering as the journal stores it: the JSON payload and the digest that names its row
+/// (see [`RENDERINGS`]), with the text shown made from it.
 pub(crate) struct StoredRendering {
     pub(crate) id: String,
     pub(crate) shown: Arc<str>,
@@ -302,23 +303,18 @@ impl StoredRendering {
 
     fn new(shown: Arc<str>, payload: String) -> StoredRendering {
         StoredRendering {
-            id: rendering_id(&shown, &payload),
+            id: rendering_id(&payload),
             shown,
             payload,
         }
     }
 }
 
-/// The name of a stored rendering: the first 128 bits of the SHA-256 of the text shown and the
-/// payload, so the same content is one row however often, and by whichever process, it is sent.
-pub(crate) fn rendering_id(shown: &str, payload: &str) -> String {
+/// The name of a stored rendering: the first 128 bits of the SHA-256 of its payload, so the
+/// same content is one row however often, and by whichever process, it is sent.
+pub(crate) fn rendering_id(payload: &str) -> String {
     use sha2::Digest;
-    let digest = sha2::Sha256::new()
-        .chain_update(shown.len().to_le_bytes())
-        .chain_update(shown)
-        .chain_update(payload)
-        .finalize();
-    crate::digest::hex(&digest[..16])
+    crate::digest::hex(&sha2::Sha256::digest(payload)[..16])
 }
 
 /// The stored forms of renderings, made once for each rendering a run of deliveries shares.
@@ -354,22 +350,20 @@ impl Stored {
 }
 
 /// The stored renderings of rows read whole (a dump being loaded): each run of rows with the
-/// same text and payload is named once.
+/// same payload is named once. The text a row shows is made from its payload when read.
 #[derive(Default)]
 pub(crate) struct Named {
-    last: Option<(String, String, String)>,
+    last: Option<(String, String)>,
 }
 
 impl Named {
     /// The name of the rendering `row` holds, and whether it differs from the row before.
     pub(crate) fn of(&mut self, row: &DeliveryRow) -> (&str, bool) {
-        let same = matches!(&self.last, Some((shown, payload, _))
-            if *shown == row.rendered && *payload == row.payload);
+        let same = matches!(&self.last, Some((payload, _)) if *payload == row.payload);
         if !same {
-            let id = rendering_id(&row.rendered, &row.payload);
-            self.last = Some((row.rendered.clone(), row.payload.clone(), id));
+            self.last = Some((row.payload.clone(), rendering_id(&row.payload)));
         }
-        let (.., id) = self.last.as_ref().expect("set above");
+        let (_, id) = self.last.as_ref().expect("set above");
         (id, !same)
     }
 }
@@ -694,28 +688,42 @@ pub(crate) mod rows {
 
     /// The deliveries of one update, read in order. The recipients of a list share one stored
     /// rendering, so each distinct payload is parsed once and shared, and so is the text shown
-    /// for it; rows are converted as they are read, so 10,000 payloads are never held at once.
+    /// for it (made from the payload, or the row's own before schema 4); rows are converted as
+    /// they are read, so 10,000 payloads are never held at once.
     pub(crate) fn deliveries<E>(
         rows: impl IntoIterator<Item = Result<DeliveryRow, E>>,
     ) -> Result<Vec<Delivery>, E> {
-        let mut last: Option<(String, Option<super::Arc<super::Rendering>>)> = None;
+        type Read = (
+            String,
+            Option<super::Arc<super::Rendering>>,
+            super::Arc<str>,
+        );
+        let mut last: Option<Read> = None;
         let mut shown: Option<super::Arc<str>> = None;
         let mut found = Vec::new();
         for row in rows {
             let mut row = row?;
             let payload = std::mem::take(&mut row.payload);
-            let rendering = match &last {
-                Some((seen, rendering)) if *seen == payload => rendering.clone(),
+            let (rendering, made) = match &last {
+                Some((seen, rendering, made)) if *seen == payload => {
+                    (rendering.clone(), made.clone())
+                }
                 _ => {
                     // A rendering this version cannot read (or none) is `None`: `retry`
                     // renders it again.
                     let rendering: Option<super::Arc<super::Rendering>> =
                         serde_json::from_str(&payload).unwrap_or(None);
-                    last = Some((payload, rendering.clone()));
-                    rendering
+                    let made: super::Arc<str> = rendering
+                        .as_deref()
+                        .map(super::Rendering::shown)
+                        .unwrap_or_default()
+                        .into();
+                    last = Some((payload, rendering.clone(), made.clone()));
+                    (rendering, made)
                 }
             };
             let rendered = match shown {
+                _ if row.rendered.is_empty() => made,
                 Some(text) if *text == *row.rendered => text,
                 _ => super::Arc::from(std::mem::take(&mut row.rendered)),
             };

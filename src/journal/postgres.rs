@@ -102,14 +102,12 @@ const MIGRATE_2_TO_3: &str = "ALTER TABLE updates ADD COLUMN content TEXT;";
 
 /// Stores renderings under their names, once each (another row of the same content is that
 /// row), in the same statement, and so the same round trip, as the deliveries that name them:
-/// the parameters `$n` to `$n + 2` are the names, texts and payloads.
+/// the parameters `$n` and `$n + 1` are the names and payloads.
 fn storing_renderings(n: usize) -> String {
     format!(
-        "WITH stored AS (INSERT INTO renderings (id, rendered, payload)
-             SELECT * FROM unnest(${n}::text[], ${}::text[], ${}::text[])
-             ON CONFLICT (id) DO NOTHING) ",
-        n + 1,
-        n + 2
+        "WITH stored AS (INSERT INTO renderings (id, payload)
+             SELECT * FROM unnest(${n}::text[], ${}::text[]) ON CONFLICT (id) DO NOTHING) ",
+        n + 1
     )
 }
 
@@ -648,17 +646,15 @@ fn insert_deliveries(
     // The recipients of a list share one rendering: it is serialized and stored once.
     let mut stored = super::Stored::default();
     let mut names = Vec::with_capacity(deliveries.len());
-    let mut fresh: [Vec<String>; 3] = Default::default();
+    let (mut ids, mut payloads) = (Vec::new(), Vec::new());
     for delivery in deliveries {
         let (rendering, new) = stored.of(&delivery.rendering)?;
         if new {
-            fresh[0].push(rendering.id.clone());
-            fresh[1].push(rendering.shown.to_string());
-            fresh[2].push(rendering.payload.clone());
+            ids.push(rendering.id.clone());
+            payloads.push(rendering.payload.clone());
         }
         names.push(Some(rendering.id.clone()));
     }
-    let [ids, shown, payloads] = &fresh;
     let changed = tx.execute_typed(
         &format!(
             "{}INSERT INTO deliveries (id, update_id, channel, kind, target, state, note,
@@ -684,9 +680,8 @@ fn insert_deliveries(
             (&column(|d| d.note.clone()), Type::TEXT_ARRAY),
             (&names, Type::TEXT_ARRAY),
             (&created, Type::TEXT),
-            (ids, Type::TEXT_ARRAY),
-            (shown, Type::TEXT_ARRAY),
-            (payloads, Type::TEXT_ARRAY),
+            (&ids, Type::TEXT_ARRAY),
+            (&payloads, Type::TEXT_ARRAY),
         ],
     )?;
     if usize::try_from(changed)? != deliveries.len() {
@@ -1113,14 +1108,13 @@ impl Journal for Postgres {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '', '', $13, $14, $15, $16)"
         ))?;
         let rendering = tx.prepare(
-            "INSERT INTO renderings (id, rendered, payload) VALUES ($1, $2, $3)
-             ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO renderings (id, payload) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
         )?;
         let mut named = super::Named::default();
         for row in &dump.deliveries {
             let (name, fresh) = named.of(row);
             if fresh {
-                tx.execute(&rendering, &[&name, &row.rendered, &row.payload])?;
+                tx.execute(&rendering, &[&name, &row.payload])?;
             }
             tx.execute(
                 &delivery,
@@ -1223,7 +1217,6 @@ fn apply(client: &mut impl GenericClient, change: &Change, now: &str) -> anyhow:
                     (id, Type::TEXT),
                     (&stored.id, Type::TEXT),
                     (&vec![stored.id.as_str()], Type::TEXT_ARRAY),
-                    (&vec![&*stored.shown], Type::TEXT_ARRAY),
                     (&vec![stored.payload.as_str()], Type::TEXT_ARRAY),
                 ],
             )?;

@@ -105,10 +105,9 @@ fn insert_rendering(
     stored: &StoredRendering,
 ) -> rusqlite::Result<usize> {
     tx.prepare_cached(
-        "INSERT INTO renderings (id, rendered, payload) VALUES (?1, ?2, ?3)
-         ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO renderings (id, payload) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
     )?
-    .execute(params![stored.id, &*stored.shown, stored.payload])
+    .execute(params![stored.id, stored.payload])
 }
 
 /// Inserts an update's deliveries, each or none: a row the statement's `conflict` clause leaves
@@ -937,10 +936,10 @@ impl Journal for Sqlite {
             let (rendering, fresh) = named.of(row);
             if fresh {
                 tx.prepare_cached(
-                    "INSERT INTO renderings (id, rendered, payload) VALUES (?1, ?2, ?3)
+                    "INSERT INTO renderings (id, payload) VALUES (?1, ?2)
                      ON CONFLICT (id) DO NOTHING",
                 )?
-                .execute(params![rendering, row.rendered, row.payload])?;
+                .execute(params![rendering, row.payload])?;
             }
             tx.prepare_cached(&format!(
                 "INSERT INTO deliveries ({DELIVERY_COLUMNS}, rendering)
