@@ -231,7 +231,7 @@ pub(crate) fn publish(
     };
 
     // Recorded: from here on, whatever fails may come after something went out.
-    let pending = Delivery::recorded(deliveries).after_recording()?;
+    let pending = Delivery::recorded(deliveries);
     let sent = send::send(
         &ready,
         journal,

@@ -287,26 +287,34 @@ pub(crate) struct NewDelivery {
 }
 
 /// A rendering as the journal stores it: the JSON payload and the digest that names its row
-/// (see [`RENDERINGS`]), with the text shown made from it.
+/// (see [`RENDERINGS`]).
 pub(crate) struct StoredRendering {
     pub(crate) id: String,
-    pub(crate) shown: Arc<str>,
     pub(crate) payload: String,
 }
 
 impl StoredRendering {
     /// One rendering stored on its own (a projection's, made again from newer state).
     pub(crate) fn of(rendering: &Rendering) -> anyhow::Result<StoredRendering> {
-        let payload = serde_json::to_string(&Some(rendering))?;
-        Ok(StoredRendering::new(rendering.shown().into(), payload))
+        Ok(StoredRendering::new(serde_json::to_string(&Some(
+            rendering,
+        ))?))
     }
 
-    fn new(shown: Arc<str>, payload: String) -> StoredRendering {
+    fn new(payload: String) -> StoredRendering {
         StoredRendering {
             id: rendering_id(&payload),
-            shown,
             payload,
         }
+    }
+}
+
+/// Whether two deliveries share one rendering (the recipients of a list do), or both have none.
+fn shared(a: &Option<Arc<Rendering>>, b: &Option<Arc<Rendering>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
     }
 }
 
@@ -330,18 +338,9 @@ impl Stored {
         &mut self,
         rendering: &Option<Arc<Rendering>>,
     ) -> anyhow::Result<(&StoredRendering, bool)> {
-        let same = match (&self.last, rendering) {
-            (Some((Some(seen), _)), Some(rendering)) => Arc::ptr_eq(seen, rendering),
-            (Some((None, _)), None) => true,
-            _ => false,
-        };
+        let same = matches!(&self.last, Some((seen, _)) if shared(seen, rendering));
         if !same {
-            let shown = rendering
-                .as_deref()
-                .map(Rendering::shown)
-                .unwrap_or_default();
-            let payload = serde_json::to_string(rendering)?;
-            let stored = StoredRendering::new(shown.into(), payload);
+            let stored = StoredRendering::new(serde_json::to_string(rendering)?);
             self.last = Some((rendering.clone(), stored));
         }
         let (_, stored) = self.last.as_ref().expect("set above");
@@ -405,13 +404,25 @@ impl Delivery {
     /// The pending ones of the deliveries just recorded, as the journal now holds them (a
     /// record writes exactly what it is given, in one transaction), without reading 10,000 rows
     /// back: the list is sized once, and each text shown is made once per shared rendering, as
-    /// the record made it ([`Stored`]).
-    pub(crate) fn recorded(new: Vec<NewDelivery>) -> anyhow::Result<Vec<Delivery>> {
+    /// reading makes it ([`rows::deliveries`]).
+    pub(crate) fn recorded(new: Vec<NewDelivery>) -> Vec<Delivery> {
         let count = new.iter().filter(|new| new.state == State::Pending).count();
         let mut found = Vec::with_capacity(count);
-        let mut stored = Stored::default();
+        let mut last: Option<(Option<Arc<Rendering>>, Arc<str>)> = None;
         for new in new.into_iter().filter(|new| new.state == State::Pending) {
-            let rendered = stored.of(&new.rendering)?.0.shown.clone();
+            let rendered = match &last {
+                Some((seen, text)) if shared(seen, &new.rendering) => text.clone(),
+                _ => {
+                    let text: Arc<str> = new
+                        .rendering
+                        .as_deref()
+                        .map(Rendering::shown)
+                        .unwrap_or_default()
+                        .into();
+                    last = Some((new.rendering.clone(), text.clone()));
+                    text
+                }
+            };
             found.push(Delivery {
                 id: new.id,
                 channel: new.channel,
@@ -429,7 +440,7 @@ impl Delivery {
                 started_at: None,
             });
         }
-        Ok(found)
+        found
     }
 }
 
@@ -914,7 +925,7 @@ mod tests {
                 .into_iter()
                 .filter(|delivery| delivery.state == State::Pending)
                 .collect();
-            let made = Delivery::recorded(new).unwrap();
+            let made = Delivery::recorded(new);
             proptest::prop_assert_eq!(made.len(), read.len());
             proptest::prop_assert_eq!(made.capacity(), made.len());
             for (made, read) in made.iter().zip(&read) {
