@@ -715,6 +715,29 @@ fn a_journal_of_schema_3_keeps_its_deliveries_and_stores_new_renderings_once() {
         "the follow-up's two deliveries name their renderings"
     );
     let both = history(&ws, &journal);
+    // A dump says each delivery's text as `history` shows it, stored apart or not.
+    ws.cmd(&["journal", "copy", "--to", "dump.json"])
+        .any_stdout()
+        .run();
+    let dump: serde_json::Value = serde_json::from_str(&ws.read("dump.json")).unwrap();
+    let texts = |rows: Vec<&serde_json::Value>| {
+        let mut texts: Vec<String> = rows
+            .into_iter()
+            .map(|row| row["rendered"].as_str().unwrap().to_owned())
+            .collect();
+        texts.sort();
+        texts
+    };
+    let shown = both["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|update| update["deliveries"].as_array().unwrap())
+        .collect();
+    assert_eq!(
+        texts(dump["deliveries"].as_array().unwrap().iter().collect()),
+        texts(shown)
+    );
     ws.cmd(&["journal", "copy", "--to", "copy.db"])
         .any_stdout()
         .run();

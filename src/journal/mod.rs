@@ -744,6 +744,27 @@ pub(crate) mod rows {
         Ok(found)
     }
 
+    /// Rows for a dump, each with its text shown as the journal reads it: a row that names a
+    /// stored rendering holds none (schema 4), and a dump says it as earlier versions wrote it.
+    pub(crate) fn with_text_shown(mut rows: Vec<DeliveryRow>) -> Vec<DeliveryRow> {
+        let mut last: Option<(String, String)> = None;
+        for row in rows.iter_mut().filter(|row| row.rendered.is_empty()) {
+            match &last {
+                Some((payload, shown)) if *payload == row.payload => row.rendered = shown.clone(),
+                _ => {
+                    let rendering: Option<super::Rendering> =
+                        serde_json::from_str(&row.payload).unwrap_or(None);
+                    row.rendered = rendering
+                        .as_ref()
+                        .map(super::Rendering::shown)
+                        .unwrap_or_default();
+                    last = Some((row.payload.clone(), row.rendered.clone()));
+                }
+            }
+        }
+        rows
+    }
+
     /// One delivery, its rendering read already (see [`deliveries`]).
     fn delivery(
         row: DeliveryRow,

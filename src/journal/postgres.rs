@@ -39,6 +39,8 @@ use crate::update::Update;
 /// Takes the lock that serialises creating and migrating the schema.
 const SCHEMA_LOCK: i64 = 0x6f75_7467_0000_0001;
 
+/// The tables as of schema 3; schema 4's are added by [`RENDERINGS`], to a new journal as to an
+/// older one.
 const SCHEMA: &str = "
 CREATE TABLE outage_schema (version INTEGER NOT NULL);
 CREATE TABLE incidents (
@@ -96,8 +98,7 @@ CREATE INDEX deliveries_unsettled ON deliveries (update_id)
     WHERE state IN ('failed', 'unknown', 'pending');
 ";
 
-/// From schema 2 (the first in PostgreSQL) to 3: the words' own digest. Schema 4's table and
-/// column are added by [`RENDERINGS`], to a new journal as to an older one.
+/// From schema 2 (the first in PostgreSQL) to 3: the words' own digest.
 const MIGRATE_2_TO_3: &str = "ALTER TABLE updates ADD COLUMN content TEXT;";
 
 /// Stores renderings under their names, once each (another row of the same content is that
@@ -1057,7 +1058,7 @@ impl Journal for Postgres {
         Ok(Dump {
             incidents,
             updates,
-            deliveries,
+            deliveries: rows::with_text_shown(deliveries),
         })
     }
 

@@ -28,6 +28,8 @@ use crate::update::Update;
 /// "outg": marks the file as an outage journal.
 const APPLICATION_ID: i64 = 0x6f75_7467;
 
+/// The tables as of schema 3; schema 4's are added by [`RENDERINGS`], to a new journal as to an
+/// older one.
 const SCHEMA: &str = "
 CREATE TABLE incidents (
     id TEXT PRIMARY KEY,
@@ -77,7 +79,6 @@ CREATE TABLE deliveries (
 CREATE INDEX updates_recent ON updates (created_at);
 CREATE INDEX deliveries_pending ON deliveries (state) WHERE state = 'pending';
 ";
-// Schema 4's table and column are added by [`RENDERINGS`], to a new journal as to an older one.
 
 /// From the first version (schema 1, `user_version` 0) to schema 2.
 const MIGRATE_1_TO_2: &str = "
@@ -890,7 +891,7 @@ impl Journal for Sqlite {
         Ok(Dump {
             incidents,
             updates,
-            deliveries,
+            deliveries: rows::with_text_shown(deliveries),
         })
     }
 
