@@ -295,9 +295,10 @@ fn bare_exchange(
     elapsed
 }
 
-/// `count` webhook subscribers answering after 100 ms: outage's wall time and peak memory, and
-/// Apprise's wall time for the same list against the same emulator when it is installed.
-fn webhook_subscribers(count: usize) -> ((Duration, u64), Option<Apprise>) {
+/// `count` webhook subscribers answering after 100 ms: outage's wall time, peak memory and
+/// journal growth, and Apprise's wall time for the same list against the same emulator when it
+/// is installed.
+fn webhook_subscribers(count: usize) -> (ListRun, Option<Apprise>) {
     let emulator = Emulator::start();
     emulator.with(|inner| inner.latency = Some(Duration::from_millis(100)));
     let urls: Vec<String> = (0..count)
@@ -310,7 +311,7 @@ fn webhook_subscribers(count: usize) -> ((Duration, u64), Option<Apprise>) {
 /// `count` webhook subscribers answering after 100 ms, each on a server of its own (an address
 /// of 127.0.0.0/8): nothing is reused, as with customers' own endpoints. `None` when this
 /// process may not open a listener for each.
-fn webhook_servers(count: usize) -> Option<(Duration, u64)> {
+fn webhook_servers(count: usize) -> Option<ListRun> {
     // A listener for each server, and a connection for each one in flight.
     let wanted = (count + 2_000) as u64;
     if rlimit::increase_nofile_limit(wanted).ok()? < wanted {
@@ -328,8 +329,26 @@ fn webhook_servers(count: usize) -> Option<(Duration, u64)> {
     Some(post_to_list(&urls).1)
 }
 
-/// Posts to a list of `urls`: the workspace, and the median wall time and the peak memory.
-fn post_to_list(urls: &[String]) -> (Workspace, (Duration, u64)) {
+/// Posts to a list: the median wall time, the peak memory, and what the journal grew by a post.
+struct ListRun {
+    wall: Duration,
+    peak: u64,
+    journal: u64,
+}
+
+impl ListRun {
+    fn line(&self, targets: &str) -> String {
+        format!(
+            "   outage  wall {:>10}   peak {:>8}   journal +{} a post{targets}",
+            ms(self.wall),
+            mb(self.peak),
+            mb(self.journal)
+        )
+    }
+}
+
+/// Posts to a list of `urls`: the workspace, and the run's figures.
+fn post_to_list(urls: &[String]) -> (Workspace, ListRun) {
     let ws = Workspace::new(
         r#"
         [organization]
@@ -341,15 +360,31 @@ fn post_to_list(urls: &[String]) -> (Workspace, (Duration, u64)) {
         "#,
     );
     ws.write("subscribers.txt", &(urls.join("\n") + "\n"));
-    let (mut times, mut peak) = (Vec::new(), 0);
+    let (mut times, mut peak, mut sizes) = (Vec::new(), 0, Vec::new());
     for run in 0..runs().min(5) {
         let args = post_args(&format!("Subscribers run {run}"));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (time, memory) = measure_with(ws.cmd(&args), true);
         times.push(time);
         peak = peak.max(memory);
+        // Each post folds its log into the file as it ends: the file holds all of it.
+        sizes.push(std::fs::metadata(ws.journal()).map_or(0, |meta| meta.len()));
     }
-    (ws, (median(times), peak))
+    // From the first post on, so that making the journal's tables is not counted.
+    let journal = match sizes.as_slice() {
+        [first, .., last] => (last - first) / (sizes.len() as u64 - 1),
+        [only] => *only,
+        [] => 0,
+    };
+    let wall = median(times);
+    (
+        ws,
+        ListRun {
+            wall,
+            peak,
+            journal,
+        },
+    )
 }
 
 /// Apprise's run over the same list: wall time, and how many requests arrived (so a ratio is
@@ -563,13 +598,10 @@ fn main() {
     }
     if only.contains('B') {
         for (count, targets) in [(1_000, ""), (10_000, "   (targets < 2 s, < 64 MB)")] {
-            let ((wall, peak), peer) = webhook_subscribers(count);
+            let (ours, peer) = webhook_subscribers(count);
+            let wall = ours.wall;
             println!("B. {count} webhook subscribers, 100 ms each");
-            println!(
-                "   outage  wall {:>10}   peak {:>8}{targets}",
-                ms(wall),
-                mb(peak)
-            );
+            println!("{}", ours.line(targets));
             match peer {
                 None => println!("   apprise skipped: not installed (pip install apprise)"),
                 Some(peer) => println!(
@@ -584,11 +616,7 @@ fn main() {
         println!("B. 10000 webhook subscribers, 100 ms each, each on a server of its own");
         match webhook_servers(10_000) {
             None => println!("   skipped: this process may not open 12,000 files"),
-            Some((wall, peak)) => println!(
-                "   outage  wall {:>10}   peak {:>8}   (targets < 2 s, < 64 MB)",
-                ms(wall),
-                mb(peak)
-            ),
+            Some(ours) => println!("{}", ours.line("   (targets < 2 s, < 64 MB)")),
         }
         let (wall, peak) = email_recipients();
         println!("   1,000 email recipients, 100 ms per message, connections = 40");
