@@ -704,35 +704,12 @@ pub(crate) mod rows {
     pub(crate) fn deliveries<E>(
         rows: impl IntoIterator<Item = Result<DeliveryRow, E>>,
     ) -> Result<Vec<Delivery>, E> {
-        type Read = (
-            String,
-            Option<super::Arc<super::Rendering>>,
-            super::Arc<str>,
-        );
-        let mut last: Option<Read> = None;
+        let mut payloads = Payloads::default();
         let mut shown: Option<super::Arc<str>> = None;
         let mut found = Vec::new();
         for row in rows {
             let mut row = row?;
-            let payload = std::mem::take(&mut row.payload);
-            let (rendering, made) = match &last {
-                Some((seen, rendering, made)) if *seen == payload => {
-                    (rendering.clone(), made.clone())
-                }
-                _ => {
-                    // A rendering this version cannot read (or none) is `None`: `retry`
-                    // renders it again.
-                    let rendering: Option<super::Arc<super::Rendering>> =
-                        serde_json::from_str(&payload).unwrap_or(None);
-                    let made: super::Arc<str> = rendering
-                        .as_deref()
-                        .map(super::Rendering::shown)
-                        .unwrap_or_default()
-                        .into();
-                    last = Some((payload, rendering.clone(), made.clone()));
-                    (rendering, made)
-                }
-            };
+            let (rendering, made) = payloads.read(&row.payload);
             let rendered = match shown {
                 _ if row.rendered.is_empty() => made,
                 Some(text) if *text == *row.rendered => text,
@@ -747,22 +724,43 @@ pub(crate) mod rows {
     /// Rows for a dump, each with its text shown as the journal reads it: a row that names a
     /// stored rendering holds none (schema 4), and a dump says it as earlier versions wrote it.
     pub(crate) fn with_text_shown(mut rows: Vec<DeliveryRow>) -> Vec<DeliveryRow> {
-        let mut last: Option<(String, String)> = None;
+        let mut payloads = Payloads::default();
         for row in rows.iter_mut().filter(|row| row.rendered.is_empty()) {
-            match &last {
-                Some((payload, shown)) if *payload == row.payload => row.rendered = shown.clone(),
-                _ => {
-                    let rendering: Option<super::Rendering> =
-                        serde_json::from_str(&row.payload).unwrap_or(None);
-                    row.rendered = rendering
-                        .as_ref()
-                        .map(super::Rendering::shown)
-                        .unwrap_or_default();
-                    last = Some((row.payload.clone(), row.rendered.clone()));
-                }
-            }
+            row.rendered = payloads.read(&row.payload).1.to_string();
         }
         rows
+    }
+
+    /// The payloads of a run of rows, each read once: a list's recipients share one.
+    #[derive(Default)]
+    struct Payloads {
+        last: Option<(
+            String,
+            Option<super::Arc<super::Rendering>>,
+            super::Arc<str>,
+        )>,
+    }
+
+    impl Payloads {
+        /// The rendering `payload` holds, and the text it shows. A rendering this version
+        /// cannot read (or none) is `None`: `retry` renders it again.
+        fn read(
+            &mut self,
+            payload: &str,
+        ) -> (Option<super::Arc<super::Rendering>>, super::Arc<str>) {
+            if !matches!(&self.last, Some((seen, ..)) if seen == payload) {
+                let rendering: Option<super::Arc<super::Rendering>> =
+                    serde_json::from_str(payload).unwrap_or(None);
+                let shown = rendering
+                    .as_deref()
+                    .map(super::Rendering::shown)
+                    .unwrap_or_default()
+                    .into();
+                self.last = Some((payload.to_owned(), rendering, shown));
+            }
+            let (_, rendering, shown) = self.last.as_ref().expect("set above");
+            (rendering.clone(), shown.clone())
+        }
     }
 
     /// One delivery, its rendering read already (see [`deliveries`]).
