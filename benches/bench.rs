@@ -204,11 +204,7 @@ fn fan_out(remotes: Remotes) -> FanOut {
             .env("SSL_CERT_DIR", &dir.display().to_string());
     }
     if remotes == Remotes::Relay {
-        let config = std::fs::read_to_string(ws.file("channels.toml")).unwrap();
-        ws.write(
-            "channels.toml",
-            &config.replace("ca_file = \"ca.pem\"", "tls = \"none\""),
-        );
+        ws.edit("channels.toml", "ca_file = \"ca.pem\"", "tls = \"none\"");
     }
     let (mut times, mut bare) = (Vec::new(), Vec::new());
     for run in 0..runs() {

@@ -146,10 +146,11 @@ fn a_delivery_recorded_without_a_rendering_is_finished_by_retry() {
     drop(conn);
     emulator.with(|_| ());
     let emulator_ok = Emulator::start();
-    let config = ws
-        .read("channels.toml")
-        .replace(&emulator.url("/json/hook"), &emulator_ok.url("/json/hook"));
-    ws.write("channels.toml", &config);
+    ws.edit(
+        "channels.toml",
+        &emulator.url("/json/hook"),
+        &emulator_ok.url("/json/hook"),
+    );
     let report = json(&ws.cmd(&["retry", "latest", "--json"]).any_stdout().run());
     assert_eq!(report["deliveries"][0]["outcome"], "delivered");
     let event = emulator_ok.requests()[0].json();

@@ -332,8 +332,7 @@ fn a_rerun_names_the_channels_enabled_since_and_how_to_reach_them() {
     let ws = hook_and_banner(&emulator, "enabled = false\n");
     post(&ws, OPEN);
     assert!(emulator.requests().is_empty());
-    let enabled = ws.read("channels.toml").replace("enabled = false\n", "");
-    ws.write("channels.toml", &enabled);
+    ws.edit("channels.toml", "enabled = false\n", "");
     ws.cmd(&[&["post", "--yes", "-q"], OPEN].concat())
         .stdout("2026-11-22-login-failures: update 1 (investigating) already posted; nothing was sent again: 1 skipped, 1 delivered\n")
         .stderr("hook did not get this update (enabled or added since it was posted); the same command with `--incident 2026-11-22-login-failures --channels hook` sends it to them.\n")

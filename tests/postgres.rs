@@ -330,10 +330,11 @@ fn retry_stores_the_rendering_it_makes() {
         )
         .unwrap();
     let emulator = Emulator::start();
-    let config = ws
-        .read("channels.toml")
-        .replace(&failing.url("/json/hook"), &emulator.url("/json/hook"));
-    ws.write("channels.toml", &config);
+    ws.edit(
+        "channels.toml",
+        &failing.url("/json/hook"),
+        &emulator.url("/json/hook"),
+    );
     let report = json(&ws.cmd(&["retry", "latest", "--json"]).any_stdout().run());
     assert_eq!(report["deliveries"][0]["outcome"], "delivered");
     let sent = emulator.requests()[0].json();

@@ -222,11 +222,7 @@ fn a_low_open_file_limit_slows_a_list_and_fails_none() {
     let emulator = Emulator::start();
     emulator.with(|inner| inner.latency = Some(std::time::Duration::from_millis(50)));
     let ws = workspace(&emulator, 300);
-    let config = std::fs::read_to_string(ws.file("channels.toml")).unwrap();
-    ws.write(
-        "channels.toml",
-        &config.replace("max_in_flight = 16", "max_in_flight = 300"),
-    );
+    ws.edit("channels.toml", "max_in_flight = 16", "max_in_flight = 300");
     ws.cmd(&[&["post", "--yes", "-q"], OPEN].concat())
         .open_files(100)
         .any_stdout()

@@ -453,11 +453,11 @@ fn x_daily_limit_and_an_expired_oauth2_token_say_what_they_are() {
 
     let emulator = self::emulator();
     let ws = workspace(&emulator, "");
-    let config = ws.read("channels.toml").replace(
+    ws.edit(
+        "channels.toml",
         "consumer_key_env = \"X_CONSUMER_KEY\"\nconsumer_secret_env = \"X_CONSUMER_SECRET\"\naccess_token_env = \"X_ACCESS_TOKEN\"\naccess_token_secret_env = \"X_ACCESS_TOKEN_SECRET\"",
         "bearer_token_env = \"X_BEARER\"",
     );
-    ws.write("channels.toml", &config);
     let ws = ws.env("X_BEARER", "x-user-token-expired-after-two-hours");
     let report = post(&ws, &[LIFE[0], &["--channels", "x"]].concat(), 1);
     assert_eq!(

@@ -154,6 +154,14 @@ impl Workspace {
         self
     }
 
+    /// Replaces `from` with `to` in the file `name`, which must hold `from`: an edit that
+    /// matched nothing would leave the test running on the file as it was.
+    pub fn edit(&self, name: &str, from: &str, to: &str) -> &Self {
+        let text = self.read(name);
+        assert!(text.contains(from), "{name} does not hold {from:?}");
+        self.write(name, &text.replace(from, to))
+    }
+
     pub fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.file(name))
             .unwrap_or_else(|err| panic!("cannot read {name}: {err}"))
