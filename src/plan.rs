@@ -393,20 +393,20 @@ pub(crate) fn find_rerun(
             Some(stored) if stored.input.as_deref().is_none_or(|known| known == input) => {
                 Ok(Some(Earlier::Same(stored)))
             }
-            Some(stored) => match given
-                .is_none_or(|id| id == stored.update.incident)
-                .then(|| same_words(draft, stored.clone(), journal))
-                .transpose()?
-                .flatten()
-            {
-                Some(earlier) => Ok(Some(earlier)),
-                None => bail!(
-                    "--idempotency-key {key} already names update {} of {}, with different \
-                     inputs; use a new key",
-                    stored.update.sequence,
-                    stored.update.incident
-                ),
-            },
+            Some(stored) => {
+                let (sequence, incident) = (stored.update.sequence, stored.update.incident.clone());
+                let same = match given.is_none_or(|id| id == incident) {
+                    true => same_words(draft, stored, journal)?,
+                    false => None,
+                };
+                match same {
+                    Some(earlier) => Ok(Some(earlier)),
+                    None => bail!(
+                        "--idempotency-key {key} already names update {sequence} of {incident}, \
+                         with different inputs; use a new key"
+                    ),
+                }
+            }
         };
     }
     let since = now.checked_sub(config.policy.rerun_window)?;
