@@ -115,16 +115,24 @@ fn bundle(provider: &Arc<CryptoProvider>) -> Option<&'static Arc<WebPkiServerVer
         .get_or_init(|| {
             let file = bundle_file()?;
             let read = rustls_native_certs::load_certs_from_paths(Some(&file), None);
-            let mut roots = rustls::RootCertStore::empty();
-            roots.add_parsable_certificates(read.certs);
-            if roots.is_empty() {
-                return None;
-            }
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()
-                .ok()
+            webpki(read.certs, provider)
         })
         .as_ref()
+}
+
+/// A WebPKI verifier over `roots`; none when not one of them can be used.
+fn webpki(
+    roots: impl IntoIterator<Item = CertificateDer<'static>>,
+    provider: &Arc<CryptoProvider>,
+) -> Option<Arc<WebPkiServerVerifier>> {
+    let mut store = rustls::RootCertStore::empty();
+    store.add_parsable_certificates(roots);
+    if store.is_empty() {
+        return None;
+    }
+    WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
+        .build()
+        .ok()
 }
 
 /// The two steps: `first`'s yes, or else what `all` says. `first` must trust no root `all`
@@ -248,16 +256,6 @@ mod tests {
         })
     }
 
-    fn webpki(roots: &[CertificateDer<'static>]) -> Option<Arc<WebPkiServerVerifier>> {
-        let mut store = rustls::RootCertStore::empty();
-        store.add_parsable_certificates(roots.iter().cloned());
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        (!store.is_empty())
-            .then(|| WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider))?
-            .build()
-            .ok()
-    }
-
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
 
@@ -274,8 +272,9 @@ mod tests {
             let pick = |chosen: &dyn Fn(usize) -> bool| -> Vec<CertificateDer<'static>> {
                 (0..3).filter(|n| chosen(*n)).map(|n| fixtures[n].0.clone()).collect()
             };
-            let bundle = webpki(&pick(&|n| in_bundle[n]));
-            let every = webpki(&pick(&|n| in_bundle[n] || in_folder[n]));
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let bundle = webpki(pick(&|n| in_bundle[n]), &provider);
+            let every = webpki(pick(&|n| in_bundle[n] || in_folder[n]), &provider);
             let name = ServerName::try_from("example.com").unwrap();
             let server = &fixtures[signer].1;
             let now = UnixTime::now();
