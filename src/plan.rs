@@ -20,6 +20,7 @@ use jiff::{SignedDuration, Timestamp};
 use sha2::{Digest, Sha256};
 
 use crate::autopilot::Step;
+use crate::channels::site::write::Published;
 use crate::channels::{ChannelConfig, History, Links, Projection, RenderCx, Rendering, site};
 use crate::digest::hex;
 use crate::input::Draft;
@@ -738,22 +739,32 @@ fn components(given: &[String], known: &[crate::config::Component]) -> anyhow::R
 }
 
 /// The state the projections among `channels` show once this update is recorded: nothing is
-/// read when none of them projects, and the recent updates only when one shows them.
+/// read when none of them projects, and the recent updates only when one shows them. A status
+/// site's `settings` are compared with those its published version was written with.
 pub(crate) fn projection<'a>(
     journal: Option<&dyn Journal>,
     update: &Update,
     channels: impl IntoIterator<Item = &'a ChannelConfig>,
+    settings: &site::Settings<'_>,
 ) -> anyhow::Result<Projection> {
     let (mut projects, mut recent_shown, mut history_shown) = (false, 0, false);
-    // Whether every site is published already: then a post writes only the pages it changes,
-    // however small the journal (see `History::whole`).
-    let mut published = true;
+    // Whether every site is published already with these settings: then a post writes only the
+    // pages it changes, however small the journal (see `History::whole`).
+    let (mut current, mut outdated_sites) = (true, Vec::new());
     for channel in channels {
         projects |= channel.kind.is_projection();
         recent_shown = recent_shown.max(channel.kind.recent_shown());
         history_shown |= channel.kind.history_shown();
         if let Some(site) = channel.kind.site() {
-            published &= site::write::is_published(site.dir());
+            match site::write::published(site.dir()) {
+                Published::Nothing => current = false,
+                Published::With(digest) => {
+                    if digest != Some(site.fingerprint(settings)) {
+                        current = false;
+                        outdated_sites.push(site.dir().to_owned());
+                    }
+                }
+            }
         }
     }
     if !projects {
@@ -777,7 +788,7 @@ pub(crate) fn projection<'a>(
     let history = match journal {
         Some(journal) if history_shown => {
             let mut history = history(journal, Some(update), &open, false)?;
-            history.whole &= !published;
+            history.whole &= !current;
             Some(history)
         }
         None if history_shown => Some(history_of(Vec::new(), Vec::new(), Some(update), true)),
@@ -787,6 +798,7 @@ pub(crate) fn projection<'a>(
         open,
         recent,
         history,
+        outdated_sites,
     })
 }
 
@@ -924,6 +936,7 @@ fn render_selected(
     renderer: &Renderer,
     now: Timestamp,
 ) -> anyhow::Result<(Vec<Planned>, Vec<Finding>)> {
+    let links = setup.links();
     let projection = projection(
         journal,
         update,
@@ -931,6 +944,7 @@ fn render_selected(
             .iter()
             .filter(|(_, skipped)| skipped.is_none())
             .map(|(channel, _)| channel),
+        &setup.site_settings(&links),
     )?;
     render(setup, selected, update, &projection, renderer, now)
 }

@@ -101,6 +101,15 @@ impl Setup {
         }
     }
 
+    /// What every page of a status site shows besides the history, with these `links`.
+    pub(crate) fn site_settings<'a>(&'a self, links: &'a Links) -> channels::site::Settings<'a> {
+        channels::site::Settings {
+            organization: &self.config.organization,
+            components: &self.config.components,
+            links,
+        }
+    }
+
     /// The built-in templates and every channel's own.
     pub(crate) fn renderer(&self) -> anyhow::Result<Renderer> {
         Renderer::new(self.channels.iter().filter_map(|channel| {

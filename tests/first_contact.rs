@@ -698,7 +698,7 @@ fn the_confirmation_shows_what_goes_out_before_asking() {
     let start = shown.find("This goes out:").expect("the preview is shown");
     assert_eq!(
         &shown[start..shown.find("[y/N]").unwrap() + 5],
-        "This goes out:\n\n  banner:\n    rewrites [DIR]/public/status-banner.html, [DIR]/public/status.json\n\n  feed:\n    rewrites [DIR]/public/feed.atom\n\n  site:\n    rewrites 13 files under [DIR]/public/status\n\n  slack-support:\n    *Investigating: Login failures*\n    Some customers cannot log in.\n    Next update by 10:30 UTC.\n    <https://status.example.com/incidents/2026-11-22-login-failures.html|Status page>\n\n  discord:\n    **Investigating: Login failures**\n    Some customers cannot log in.\n    Next update by 10:30 UTC.\n    https://status.example.com/incidents/2026-11-22-login-failures.html\n\nPost update 1 of 2026-11-22-login-failures (investigating) to 5 channels? [y/N]",
+        "This goes out:\n\n  banner:\n    rewrites [DIR]/public/status-banner.html, [DIR]/public/status.json\n\n  feed:\n    rewrites [DIR]/public/feed.atom\n\n  site:\n    rewrites 14 files under [DIR]/public/status\n\n  slack-support:\n    *Investigating: Login failures*\n    Some customers cannot log in.\n    Next update by 10:30 UTC.\n    <https://status.example.com/incidents/2026-11-22-login-failures.html|Status page>\n\n  discord:\n    **Investigating: Login failures**\n    Some customers cannot log in.\n    Next update by 10:30 UTC.\n    https://status.example.com/incidents/2026-11-22-login-failures.html\n\nPost update 1 of 2026-11-22-login-failures (investigating) to 5 channels? [y/N]",
     );
     assert!(shown.contains("not posted: nothing was sent"), "{shown}");
     assert!(!shown.contains("secretsecret"));

@@ -51,6 +51,16 @@ fn post(ws: &Workspace, now: &str, args: &[&str]) -> Value {
     )
 }
 
+/// The site's delivery in a post's `--json` report.
+fn site_delivery(report: &Value) -> &Value {
+    report["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|delivery| delivery["channel"] == "site")
+        .unwrap_or_else(|| panic!("no site delivery in {report}"))
+}
+
 /// A page of the site, read through its `dir` as a web server would.
 fn page(ws: &Workspace, path: &str) -> String {
     ws.read(&format!("public/status/{path}"))
@@ -634,13 +644,7 @@ fn site_build_writes_every_page_from_the_journal() {
     // Sixty incidents a week apart from 2024: more than the site reads for a post.
     crate::support::fill(&ws, 60, &ws.journal().display().to_string(), 7 * 24 * 60);
     let report = post(&ws, "2026-11-22T10:00:00Z", crate::support::OPEN);
-    let note = report["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["channel"] == "site")
-        .unwrap()["note"]
-        .clone();
+    let note = site_delivery(&report)["note"].clone();
     assert!(
         note.as_str()
             .unwrap()
@@ -653,7 +657,7 @@ fn site_build_writes_every_page_from_the_journal() {
     );
     ws.cmd(&["site", "build"])
         .stdout(
-            "wrote the site for 61 incidents and maintenances (87 files) to [DIR]/public/status\n",
+            "wrote the site for 61 incidents and maintenances (88 files) to [DIR]/public/status\n",
         )
         .run();
     let ids: Vec<String> = ws.query("SELECT id FROM incidents");
@@ -680,19 +684,54 @@ fn site_build_writes_every_page_from_the_journal() {
     }
     // Into another folder, for a first publication elsewhere.
     ws.cmd(&["site", "build", "--out", "elsewhere/status"])
-        .stdout("wrote the site for 61 incidents and maintenances (87 files) to elsewhere/status\n")
+        .stdout("wrote the site for 61 incidents and maintenances (88 files) to elsewhere/status\n")
         .run();
     assert_eq!(
         ws.read("elsewhere/status/index.html"),
         page(&ws, "index.html")
     );
+    // Built with these settings, the site takes posts without a note; once the organization's
+    // name changes, a post writes what it changes and says the other pages wait for a build.
+    let site_note = |now: &str| {
+        let message = format!("Update at {now}: we are working on a fix.");
+        let follow = [
+            "--incident",
+            "2026-11-22-login-failures",
+            "--status",
+            "identified",
+            "--message",
+            &message,
+            "--next-update",
+            "30m",
+        ];
+        let report = post(&ws, now, &follow);
+        site_delivery(&report)["note"].clone()
+    };
+    assert_eq!(site_note("2026-11-22T11:00:00Z"), Value::Null);
+    ws.edit("channels.toml", "Example Inc", "Example Corporation");
+    let note = site_note("2026-11-22T12:00:00Z");
+    assert!(
+        note.as_str()
+            .unwrap()
+            .contains("were written with other settings"),
+        "{note}"
+    );
+    assert!(page(&ws, "incidents/past-incident-0.html").contains("Example Inc"));
+    ws.cmd(&["site", "build"]).any_stdout().run();
+    assert!(!page(&ws, "incidents/past-incident-0.html").contains("Example Inc"));
+    assert_eq!(site_note("2026-11-22T13:00:00Z"), Value::Null);
 }
 
 /// Every file of the published site, its identity (a file a post did not write is the previous
 /// version's, hard-linked) and its content.
 fn site_files(ws: &Workspace) -> std::collections::BTreeMap<String, (u64, String)> {
+    files_in(ws, "public/status")
+}
+
+/// Every file under the workspace's folder `dir`, with its identity and its content.
+fn files_in(ws: &Workspace, dir: &str) -> std::collections::BTreeMap<String, (u64, String)> {
     use std::os::unix::fs::MetadataExt;
-    let root = std::fs::canonicalize(ws.file("public/status")).unwrap();
+    let root = std::fs::canonicalize(ws.file(dir)).unwrap();
     let mut files = std::collections::BTreeMap::new();
     let mut folders = vec![root.clone()];
     while let Some(folder) = folders.pop() {
@@ -782,6 +821,73 @@ proptest::proptest! {
             proptest::prop_assert_eq!(page, ws.read(&format!("built/{own}")));
         }
     }
+
+    /// When what every page shows changes in the config (the organization's name, its time
+    /// zone, the components, the site's address or link style), the next post to a published
+    /// site over a short history writes every page again: the site is then the one `outage site
+    /// build` writes, file for file, and the post says nothing is left to do.
+    #[test]
+    fn a_post_after_a_settings_change_writes_every_page_again(
+        incidents in 1..4usize,
+        changes in proptest::sample::subsequence(
+            vec![
+                ("name = \"Example Inc\"", "name = \"Example Corporation\""),
+                ("timezone = \"Europe/Paris\"", "timezone = \"America/New_York\""),
+                ("name = \"Billing\"", "name = \"Payments\""),
+                ("The public REST API", "Our public REST API"),
+                ("dir = \"public/status\"", "dir = \"public/status\"\npretty_urls = true"),
+                (
+                    "dir = \"public/status\"",
+                    "dir = \"public/status\"\nbase_url = \"https://status.example.org\"",
+                ),
+            ],
+            1..=3,
+        ),
+    ) {
+        let emulator = Emulator::start();
+        let ws = Workspace::new(&config(&emulator, ""));
+        let mut ids = Vec::new();
+        for n in 0..incidents {
+            let title = format!("Login failures {n}");
+            let report = post(&ws, &format!("2026-11-22T10:{:02}:00Z", n * 5), &[
+                "--status", "investigating", "--title", &title,
+                "--message", "Some customers cannot log in.", "--next-update", "30m",
+            ]);
+            ids.push(report["incident"].as_str().unwrap().to_owned());
+        }
+        for (from, to) in &changes {
+            ws.edit("channels.toml", from, to);
+        }
+        let now = "2026-11-22T11:00:00Z";
+        let report = post(&ws, now, &[
+            "--incident", &ids[0], "--status", "identified",
+            "--message", "We found the cause.", "--next-update", "30m",
+        ]);
+        let site = site_delivery(&report);
+        proptest::prop_assert_eq!(&site["outcome"], "delivered");
+        proptest::prop_assert!(site["note"].is_null(), "{}", site);
+        ws.cmd(&["site", "build", "--out", "built"])
+            .env("OUTAGE_NOW", now)
+            .any_stdout()
+            .run();
+        let contents = |dir| -> std::collections::BTreeMap<String, String> {
+            files_in(&ws, dir)
+                .into_iter()
+                .map(|(name, (_, content))| (name, content))
+                .collect()
+        };
+        let (published, built) = (contents("public/status"), contents("built"));
+        proptest::prop_assert_eq!(
+            published.keys().collect::<Vec<_>>(),
+            built.keys().collect::<Vec<_>>()
+        );
+        // The pages first, then the file that says which settings they show.
+        let marker = ".outage-settings";
+        let pages = built.iter().filter(|(name, _)| *name != marker);
+        for (name, content) in pages.chain(built.get_key_value(marker)) {
+            proptest::prop_assert_eq!(&published[name], content, "{} differs", name);
+        }
+    }
 }
 
 /// The site is swapped whole: a reader that opens the site's folder and reads its pages sees
@@ -861,12 +967,7 @@ fn a_folder_the_site_did_not_make_is_left_alone() {
             .status(1)
             .run(),
     );
-    let site = report["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["channel"] == "site")
-        .unwrap();
+    let site = site_delivery(&report);
     assert_eq!(site["outcome"], "failed");
     assert!(
         site["error"]

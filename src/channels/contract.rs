@@ -248,7 +248,10 @@ proptest! {
         let kinds: Vec<&str> = REGISTRY.iter().map(|(kind, _)| *kind).collect();
         let setup = setup(dir.path(), &config_text(&kinds, "")).unwrap();
         let renderer = setup.renderer().unwrap();
-        let projection = crate::plan::projection(None, &update, &setup.channels).unwrap();
+        let links = setup.links();
+        let projection =
+            crate::plan::projection(None, &update, &setup.channels, &setup.site_settings(&links))
+                .unwrap();
         for channel in &setup.channels {
             let (rendering, findings) = crate::plan::render_one(
                 &setup, channel, &update, &projection, &renderer, update.posted_at, &setup.links(),

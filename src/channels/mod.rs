@@ -284,6 +284,8 @@ pub(crate) struct Projection {
     pub(crate) recent: Vec<Update>,
     /// The history, when a projection shows it ([`Kind::history_shown`]).
     pub(crate) history: Option<History>,
+    /// The folders of the status sites published with other settings than the config's.
+    pub(crate) outdated_sites: Vec<std::path::PathBuf>,
 }
 
 impl Projection {
@@ -320,9 +322,10 @@ pub(crate) struct History {
     /// the recent ones, and this update's.
     pub(crate) timelines: std::collections::BTreeMap<String, Vec<Update>>,
     /// Whether every incident's page is written: by `outage site build`, and by a post while
-    /// every timeline is read anyway (a small journal) and no site is published yet. A post to
-    /// a published site writes only the pages it changes: with every page, a history of 1,000
-    /// recent incidents made each post write 1,000 pages and keep 8 MB of them in the journal.
+    /// every timeline is read anyway (a small journal) and a site is not yet published with the
+    /// config's settings. A post to a site published with them writes only the pages it
+    /// changes: with every page, a history of 1,000 recent incidents made each post write 1,000
+    /// pages and keep 8 MB of them in the journal.
     pub(crate) whole: bool,
 }
 

@@ -87,6 +87,7 @@ pub(crate) fn run(cli: &Cli, args: &RetryArgs) -> Result<Done, Error> {
             .iter()
             .filter(|delivery| delivery.rendering.is_none())
             .filter_map(|delivery| setup.channel(&delivery.channel)),
+        &setup.site_settings(&links),
     )
     .usage()?;
     wanted.retain_mut(|delivery| {

@@ -263,12 +263,13 @@ fn rendered_again(
         .finish();
     let mut journal = opened?.context("the journal went away while sending")?;
     journal.lock(PROJECTIONS, &mut || {})?;
+    let links = setup.links();
     let projection = plan::projection(
         Some(&*journal),
         sending.update,
         projections.iter().map(|(channel, _)| *channel),
+        &setup.site_settings(&links),
     )?;
-    let links = setup.links();
     let jobs = projections
         .into_iter()
         .map(|(channel, mut job)| {

@@ -38,6 +38,10 @@ pub struct Rendering {
     /// this update changes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub whole: bool,
+    /// A status site rendered in part whose other pages show other settings than this one's
+    /// (its version says so): they wait for `outage site build`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outdated: bool,
     /// A projection that does not show this update (its incident closed, or it did not fit):
     /// then there is no fact of it to check.
     #[serde(skip)]

@@ -88,6 +88,19 @@ pub(crate) fn slug(name: &str) -> String {
     slug.trim_end_matches('-').to_owned()
 }
 
+/// The file in each version of the site that says which settings its pages were written with:
+/// a post to a site published with other settings writes every page again (or, when it reads
+/// only part of a long history, says to run `outage site build`).
+pub(crate) const SETTINGS_FILE: &str = ".outage-settings";
+
+/// What every page of a site shows besides the history: the organization, its time zone, the
+/// components, the pages' address, and how this version of outage lays them out.
+pub(crate) struct Settings<'a> {
+    pub(crate) organization: &'a Organization,
+    pub(crate) components: &'a [Component],
+    pub(crate) links: &'a Links,
+}
+
 /// What the site is rendered from: the same for a post and for `outage site build`.
 pub(crate) struct SiteCx<'a> {
     pub(crate) organization: &'a Organization,
@@ -109,6 +122,37 @@ impl Site {
         })
     }
 
+    /// The pages' address: the one the channels link to, else the site's own.
+    fn incident_pages(&self, links: &Links, status_url: Option<&str>) -> Option<IncidentPages> {
+        links.pages.clone().or_else(|| self.pages(status_url))
+    }
+
+    /// A digest of the settings every page shows ([`SETTINGS_FILE`] holds it): when it differs
+    /// from the published version's, pages written before show something else.
+    pub(crate) fn fingerprint(&self, settings: &Settings<'_>) -> String {
+        use sha2::{Digest, Sha256};
+        let organization = settings.organization;
+        let pages = self.incident_pages(settings.links, organization.status_url.as_deref());
+        let components: Vec<serde_json::Value> = settings
+            .components
+            .iter()
+            .map(|component| {
+                serde_json::json!([component.name, component.group, component.description])
+            })
+            .collect();
+        let shown = serde_json::json!({
+            "outage": env!("CARGO_PKG_VERSION"),
+            "organization": [
+                organization.name,
+                organization.status_url,
+                organization.timezone.iana_name(),
+            ],
+            "components": components,
+            "pages": pages.map(|pages| (pages.base_url, pages.pretty)),
+        });
+        crate::digest::hex(&Sha256::digest(shown.to_string().as_bytes()))
+    }
+
     /// The files of the site: every page when the history is whole, else those an update of
     /// `current` changes (the front page, the history, its month, its own page, the feed and
     /// the JSON).
@@ -117,11 +161,8 @@ impl Site {
         cx: &SiteCx<'_>,
         current: Option<&str>,
     ) -> Result<Vec<FileOut>, Finding> {
-        let incident_pages = cx
-            .links
-            .pages
-            .clone()
-            .or_else(|| self.pages(cx.organization.status_url.as_deref()))
+        let incident_pages = self
+            .incident_pages(cx.links, cx.organization.status_url.as_deref())
             .ok_or_else(|| {
                 Finding::new(
                     RuleId::MissingFact,
@@ -267,6 +308,15 @@ impl Site {
         for (path, content) in api.files() {
             add(path.to_owned(), content.trim_end().to_owned());
         }
+        // Written with every page, and kept as it is by the posts that write a few.
+        if cx.history.whole {
+            let settings = Settings {
+                organization: cx.organization,
+                components: cx.components,
+                links: cx.links,
+            };
+            add(SETTINGS_FILE.to_owned(), self.fingerprint(&settings));
+        }
         Ok(files)
     }
 }
@@ -374,6 +424,7 @@ impl Kind for Site {
             text,
             files,
             whole: history.whole,
+            outdated: !history.whole && cx.projection.outdated_sites.contains(&self.dir),
             folded: false,
             ..Rendering::default()
         })

@@ -29,17 +29,27 @@ impl Channel for SiteWriter {
             ));
         }
         let dir = self.dir.clone();
-        let whole = post.rendering.whole;
+        let (whole, outdated) = (post.rendering.whole, post.rendering.outdated);
         tokio::task::spawn_blocking(move || {
             let first = publish(&dir, &files)?;
+            let note = if first && !whole {
+                Some(format!(
+                    "{} is new: `outage site build` writes the pages of earlier incidents",
+                    dir.display()
+                ))
+            } else if outdated {
+                Some(format!(
+                    "the other pages of {} were written with other settings (the \
+                     organization, time zone, components or address, or an earlier outage's \
+                     layout), or not yet: `outage site build` writes every page",
+                    dir.display()
+                ))
+            } else {
+                None
+            };
             Ok(Receipt {
                 url: Some(dir.join("index.html").display().to_string()),
-                note: (first && !whole).then(|| {
-                    format!(
-                        "{} is new: `outage site build` writes the pages of earlier incidents",
-                        dir.display()
-                    )
-                }),
+                note,
                 ..Receipt::default()
             })
         })
@@ -49,10 +59,28 @@ impl Channel for SiteWriter {
     }
 }
 
-/// Whether a version of the site is published at `dir` (a link to a folder), read without
-/// changing anything.
-pub(crate) fn is_published(dir: &Path) -> bool {
-    std::fs::symlink_metadata(dir).is_ok_and(|meta| meta.file_type().is_symlink()) && dir.is_dir()
+/// What is published at a site's `dir`, as a post sees it before writing anything.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Published {
+    /// No version of the site yet.
+    Nothing,
+    /// A version whose pages show the settings of this digest ([`super::SETTINGS_FILE`]), or
+    /// (`None`) ones it does not say: written in part, or by an earlier version of outage.
+    With(Option<String>),
+}
+
+/// What is published at `dir` (a link to a folder), read without changing anything.
+pub(crate) fn published(dir: &Path) -> Published {
+    use std::io::Read;
+    let linked = std::fs::symlink_metadata(dir).is_ok_and(|meta| meta.file_type().is_symlink());
+    if !(linked && dir.is_dir()) {
+        return Published::Nothing;
+    }
+    // A digest in hex; anything longer is not one.
+    let mut digest = String::new();
+    let read = std::fs::File::open(dir.join(super::SETTINGS_FILE))
+        .and_then(|file| file.take(256).read_to_string(&mut digest));
+    Published::With(read.ok().map(|_| digest.trim().to_owned()))
 }
 
 /// Publishes `files` (paths relative to the site) over the current version of the site at
