@@ -4,6 +4,11 @@ use crate::support::x::{BEARER, CONSUMER_KEY, CONSUMER_SECRET, TOKEN, TOKEN_SECR
 use crate::support::{LIFE, Workspace, json};
 
 fn workspace(emulator: &Emulator, extra: &str) -> Workspace {
+    workspace_at(&emulator.base, extra)
+}
+
+/// X and Facebook at `base`.
+fn workspace_at(base: &str, extra: &str) -> Workspace {
     Workspace::new(&format!(
         r#"
         [organization]
@@ -35,7 +40,6 @@ fn workspace(emulator: &Emulator, extra: &str) -> Workspace {
         app_secret_env = "FB_APP_SECRET"
         {extra}
         "#,
-        base = emulator.base,
     ))
     .env("X_CONSUMER_KEY", CONSUMER_KEY)
     .env("X_CONSUMER_SECRET", CONSUMER_SECRET)
@@ -328,6 +332,30 @@ fn wrong_credentials_are_refused_by_the_emulators() {
     assert_eq!(
         report["deliveries"][1]["error"],
         "Facebook answered 400 Bad Request: Invalid appsecret_proof provided in the API argument (code 100)"
+    );
+}
+
+/// Over HTTPS, as api.x.com and graph.facebook.com are reached: X's OAuth 1.0a signature
+/// covers the `https://` URL called (a signature over another scheme is refused), and Facebook
+/// takes its proof as over HTTP.
+#[test]
+fn x_and_facebook_are_reached_over_https_as_the_real_services_are() {
+    let emulator = emulator();
+    let (https, ca_pem) = emulator.behind_tls();
+    let ws = workspace_at(&https, "");
+    ws.write("ca.pem", &ca_pem);
+    let roots = ws.file("ca.pem").display().to_string();
+    let ws = ws.env("SSL_CERT_FILE", &roots);
+    let report = post(&ws, LIFE[0], 0);
+    assert_eq!(outcome(&report, 0), "x delivered 1");
+    assert_eq!(outcome(&report, 1), "facebook delivered 1");
+    assert_eq!(emulator.with(|inner| inner.x.posts.len()), 1);
+    // The same client signing for the plain address the front forwards to is refused.
+    let plain = workspace(&emulator, "");
+    let report = post(&plain, LIFE[0], 1);
+    assert_eq!(
+        report["deliveries"][0]["error"],
+        "X answered 401 Unauthorized: Unauthorized; check the X credentials"
     );
 }
 

@@ -408,7 +408,7 @@ fn https_hook(https: &str) -> String {
 #[test]
 fn https_certificates_are_checked_against_the_systems_roots() {
     let emulator = Emulator::start();
-    let (https, ca_pem) = crate::support::tls::front(&emulator.base);
+    let (https, ca_pem) = emulator.behind_tls();
     let config = https_hook(&https);
     let untrusted = Workspace::new(&config);
     let output = untrusted
@@ -472,7 +472,7 @@ fn https_certificates_are_checked_against_the_systems_roots() {
 #[test]
 fn a_root_in_the_certificate_folder_alone_is_trusted() {
     let emulator = Emulator::start();
-    let (https, ca_pem) = crate::support::tls::front(&emulator.base);
+    let (https, ca_pem) = emulator.behind_tls();
     // The bundle holds another CA, by another name; the folder, the server's or nothing.
     let another_ca = {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();

@@ -194,6 +194,14 @@ impl Emulator {
         format!("{}{path}", self.base)
     }
 
+    /// A TLS front for these receivers ([`super::tls::front`]): its `https://` base URL and the
+    /// PEM of the CA its certificate is signed by. The receivers then judge what a client signs
+    /// as the URL it called, `https://`, as the real services do.
+    pub fn behind_tls(&self) -> (String, String) {
+        self.with(|inner| inner.x.behind_tls = true);
+        super::tls::front(&self.base)
+    }
+
     /// The receiver at `path` verifies signatures made with this `whsec_` secret.
     pub fn secret(&self, path: &str, secret: &str) -> &Self {
         let key = STANDARD

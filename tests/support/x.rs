@@ -31,6 +31,9 @@ pub struct XState {
     pub refuse_replies: bool,
     /// The account's 24-hour posting limit is used up: posts get 429 with the 24-hour headers.
     pub daily_limit_reached: bool,
+    /// Reached through the TLS front ([`super::emulator::Emulator::behind_tls`]): signatures
+    /// cover `https://` URLs, as they do for X itself.
+    pub behind_tls: bool,
     nonces: HashSet<String>,
 }
 
@@ -218,7 +221,9 @@ fn authenticate(state: &mut XState, request: &Request) -> bool {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         params.push((decode(key), decode(value)));
     }
-    let base_url = format!("http://{}{}", request.header("host"), request.path);
+    // The URL the client called, as X's own servers see it.
+    let scheme = if state.behind_tls { "https" } else { "http" };
+    let base_url = format!("{scheme}://{}{}", request.header("host"), request.path);
     let mut encoded: Vec<String> = params
         .iter()
         .map(|(k, v)| format!("{}={}", pct(k), pct(v)))
