@@ -342,10 +342,7 @@ fn wrong_credentials_are_refused_by_the_emulators() {
 fn x_and_facebook_are_reached_over_https_as_the_real_services_are() {
     let emulator = emulator();
     let (https, ca_pem) = emulator.behind_tls();
-    let ws = workspace_at(&https, "");
-    ws.write("ca.pem", &ca_pem);
-    let roots = ws.file("ca.pem").display().to_string();
-    let ws = ws.env("SSL_CERT_FILE", &roots);
+    let ws = workspace_at(&https, "").trusting(&ca_pem);
     let report = post(&ws, LIFE[0], 0);
     assert_eq!(outcome(&report, 0), "x delivered 1");
     assert_eq!(outcome(&report, 1), "facebook delivered 1");

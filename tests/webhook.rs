@@ -425,10 +425,7 @@ fn https_certificates_are_checked_against_the_systems_roots() {
     );
     assert!(emulator.requests_to("/json/hook").is_empty());
 
-    let trusted = Workspace::new(&config);
-    trusted.write("ca.pem", &ca_pem);
-    let roots = trusted.file("ca.pem").display().to_string();
-    let trusted = trusted.env("SSL_CERT_FILE", &roots);
+    let trusted = Workspace::new(&config).trusting(&ca_pem);
     let output = trusted
         .cmd(&[POST, &["--json"]].concat())
         .any_stdout()
@@ -528,5 +525,103 @@ fn secrets_never_appear_in_output_or_the_journal() {
     ws.assert_no_secrets(
         &seen,
         &[SECRET, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", SLACK_TOKEN],
+    );
+}
+
+/// Behind a company's proxy: `HTTPS_PROXY` and `HTTP_PROXY` (and their lower-case forms) send
+/// each request through it, HTTPS in a `CONNECT` tunnel with the certificate still checked
+/// end to end, with the proxy's user and password when its URL has them; `NO_PROXY` names the
+/// hosts reached directly. A proxy that refuses says so, and its password is never shown.
+#[test]
+fn requests_go_through_the_proxy_the_environment_names() {
+    use crate::support::proxy::{Proxy, Seen};
+    let emulator = Emulator::start();
+    let (https, ca_pem) = emulator.behind_tls();
+    let proxy = Proxy::start(Some(("ops", "proxy-pass-7Yq2")));
+    // The HTTPS hook, and a plain one.
+    let config = format!(
+        "{}\n[[channel]]\nname = \"plain\"\nkind = \"webhook\"\nurl = \"{}\"\n",
+        https_hook(&https),
+        emulator.url("/json/plain")
+    );
+    let through = proxy.url_with("ops", "proxy-pass-7Yq2");
+    let ws = Workspace::new(&config)
+        .trusting(&ca_pem)
+        .env("HTTPS_PROXY", &through)
+        .env("http_proxy", &through);
+    let output = ws.cmd(&[POST, &["--json"]].concat()).any_stdout().run();
+    assert_eq!(
+        outcomes(&json(&output)),
+        ["hook delivered 1", "plain delivered 1"]
+    );
+    let mut seen = proxy.seen();
+    seen.sort_by_key(|seen| format!("{seen:?}"));
+    assert_eq!(
+        seen,
+        [
+            Seen::Forwarded("POST".into(), emulator.url("/json/plain")),
+            Seen::Tunnel(https.trim_start_matches("https://").to_owned()),
+        ]
+    );
+    // Hosts NO_PROXY names are reached directly.
+    let output = ws
+        .cmd(&[POST, &["--json", "--incident", "direct"]].concat())
+        .env("NO_PROXY", "127.0.0.1")
+        .any_stdout()
+        .run();
+    assert_eq!(
+        outcomes(&json(&output)),
+        ["hook delivered 1", "plain delivered 1"]
+    );
+    assert_eq!(proxy.seen().len(), 2);
+    // The wrong password: the proxy refuses, nothing reaches the services.
+    let wrong = proxy.url_with("ops", "not-the-pass-3Kd");
+    let output = ws
+        .cmd(&[POST, &["--json", "--incident", "refused"]].concat())
+        .env("HTTPS_PROXY", &wrong)
+        .env("http_proxy", &wrong)
+        .any_stdout()
+        .status(1)
+        .run();
+    let report = json(&output);
+    assert_eq!(outcomes(&report), ["hook failed 1", "plain failed 1"]);
+    let errors: Vec<&str> = report["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|delivery| delivery["error"].as_str().unwrap())
+        .collect();
+    let refused = "the proxy refused the request without its user and password (407 Proxy \
+                   Authentication Required): put them in its URL, ";
+    assert_eq!(
+        errors,
+        [
+            format!("{refused}HTTPS_PROXY=http://user:password@host:port"),
+            format!("{refused}HTTP_PROXY=http://user:password@host:port"),
+        ]
+    );
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("not-the-pass-3Kd"));
+    assert_eq!(
+        proxy.seen()[2..]
+            .iter()
+            .filter(|seen| matches!(seen, Seen::Refused(_)))
+            .count(),
+        2
+    );
+    assert_eq!(emulator.requests().len(), 4);
+    // A proxy that is not there: the error says the proxy could not be reached.
+    let output = ws
+        .cmd(&[POST, &["--json", "--incident", "no-proxy"]].concat())
+        .env("HTTPS_PROXY", "http://127.0.0.1:1")
+        .any_stdout()
+        .status(1)
+        .run();
+    let error = json(&output)["deliveries"][0]["error"].clone();
+    assert!(
+        error
+            .as_str()
+            .unwrap()
+            .starts_with("cannot connect through the proxy in HTTPS_PROXY: Connection refused"),
+        "{error}"
     );
 }

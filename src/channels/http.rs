@@ -58,6 +58,13 @@ pub(crate) async fn read_body(
     service: &str,
 ) -> Result<Answer, Failure> {
     let status = response.status();
+    // Only a proxy asks for its own credentials (RFC 9110 section 15.5.8): the request did not
+    // reach the service, and trying again without them will not either.
+    if status == StatusCode::PROXY_AUTHENTICATION_REQUIRED {
+        return Err(Failure::permanent(
+            PROXY_REFUSED.replace("PROXY_VAR", "HTTP_PROXY"),
+        ));
+    }
     let headers = response.headers().clone();
     let mut bytes: Vec<u8> = Vec::new();
     loop {
@@ -87,12 +94,36 @@ pub(crate) async fn read_body(
     })
 }
 
+/// What a proxy that wants a user and password is told; `PROXY_VAR` is the variable that names
+/// it for the request's scheme.
+const PROXY_REFUSED: &str = "the proxy refused the request without its user and password (407 \
+                             Proxy Authentication Required): put them in its URL, \
+                             PROXY_VAR=http://user:password@host:port";
+
 /// Classifies a transport error from reqwest. A failure to connect means nothing was sent; any
 /// later failure may have happened after the remote side acted.
 pub(crate) fn classify_transport(err: reqwest::Error) -> Failure {
     let (connect, timeout) = (err.is_connect(), err.is_timeout());
     if connect {
-        return Failure::transient(format!("cannot connect: {}", connect_cause(err)));
+        let messages = messages(err);
+        // An HTTPS request through a proxy (HTTPS_PROXY) goes in a CONNECT tunnel, which the
+        // proxy opens or refuses before the service is reached.
+        if messages
+            .iter()
+            .any(|message| message.starts_with("tunnel error"))
+        {
+            if messages
+                .iter()
+                .any(|message| message.ends_with("proxy authorization required"))
+            {
+                return Failure::permanent(PROXY_REFUSED.replace("PROXY_VAR", "HTTPS_PROXY"));
+            }
+            return Failure::transient(format!(
+                "cannot connect through the proxy in HTTPS_PROXY: {}",
+                connect_cause(&messages)
+            ));
+        }
+        return Failure::transient(format!("cannot connect: {}", connect_cause(&messages)));
     }
     let what = without_url(err);
     if timeout {
@@ -102,11 +133,11 @@ pub(crate) fn classify_transport(err: reqwest::Error) -> Failure {
     }
 }
 
-/// Why a connection could not be made, in the words of its innermost cause ("Connection
-/// refused (os error 111)", "invalid peer certificate: UnknownIssuer"): the layers above it are
-/// the client's own ("error sending request", "client error (Connect)", "tcp connect error").
-fn connect_cause(err: reqwest::Error) -> String {
-    let messages = messages(err);
+/// Why a connection could not be made, in the words of the innermost of an error's `messages`
+/// ("Connection refused (os error 111)", "invalid peer certificate: UnknownIssuer"): the layers
+/// above it are the client's own ("error sending request", "client error (Connect)", "tcp
+/// connect error").
+fn connect_cause(messages: &[String]) -> String {
     let cause = messages.last().cloned().unwrap_or_default();
     if messages
         .iter()

@@ -10,6 +10,7 @@ pub mod facebook;
 pub mod latency;
 pub mod mastodon;
 pub mod postgres;
+pub mod proxy;
 pub mod smtp;
 pub mod statuspage;
 pub mod tls;
@@ -181,6 +182,14 @@ impl Workspace {
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.into(), value.into()));
         self
+    }
+
+    /// Trusts the CA of `ca_pem` alone for HTTPS: it is written to `ca.pem`, which
+    /// `SSL_CERT_FILE` names.
+    pub fn trusting(self, ca_pem: &str) -> Self {
+        self.write("ca.pem", ca_pem);
+        let roots = self.file("ca.pem").display().to_string();
+        self.env("SSL_CERT_FILE", &roots)
     }
 
     pub fn journal(&self) -> PathBuf {
