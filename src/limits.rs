@@ -14,6 +14,8 @@ pub(crate) const MESSAGE: u64 = 16 * 1024;
 pub(crate) const UPDATE_FILE: u64 = 64 * 1024;
 /// The configuration file.
 pub(crate) const CONFIG: u64 = 1024 * 1024;
+/// A file of CA certificates a channel trusts (a whole system bundle is about 200 KB).
+pub(crate) const CA_FILE: u64 = 1024 * 1024;
 /// A subscriber list (`urls_file`, `recipients_file`).
 pub(crate) const LIST: u64 = 16 * 1024 * 1024;
 /// The part of a remote answer that is kept (for the error message or the receipt); the rest is

@@ -38,6 +38,30 @@ pub(crate) fn http_config() -> anyhow::Result<rustls::ClientConfig> {
     Ok(config)
 }
 
+/// The TLS settings of an HTTP client that trusts the CA certificates of the PEM file at `path`
+/// alone (a channel's `ca_file`: a receiver inside the company, with a CA of its own).
+pub(crate) fn http_config_trusting(path: &std::path::Path) -> anyhow::Result<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let pem = crate::limits::read_text(path, crate::limits::CA_FILE, "ca_file")?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|err| anyhow::anyhow!("ca_file {} is not PEM: {err}", path.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let Some(verifier) = webpki(certs, &provider) else {
+        anyhow::bail!(
+            "ca_file {} holds no CA certificate (a PEM file with -----BEGIN CERTIFICATE----- \
+             blocks)",
+            path.display()
+        );
+    };
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_webpki_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 /// Reads the bundle's roots now, so that the first handshake does not wait for them.
 pub(crate) fn warm() {
     let _ = bundle(&Arc::new(rustls::crypto::ring::default_provider()));

@@ -45,7 +45,7 @@ fn an_unknown_key_is_named_with_its_line() {
         &config_with(
             "[[channel]]\nname = \"hook\"\nkind = \"webhook\"\nurll = \"https://x.example\"\n",
         ),
-        "[DIR]/channels.toml: channel #2 `hook`: webhook: unknown field `urll`, expected one of `url`, `url_env`, `urls_file`, `format`, `secret_env`, `secret_file`, `headers`; did you mean `url`?",
+        "[DIR]/channels.toml: channel #2 `hook`: webhook: unknown field `urll`, expected one of `url`, `url_env`, `urls_file`, `format`, `secret_env`, `secret_file`, `headers`, `ca_file`; did you mean `url`?",
     );
 }
 
@@ -103,6 +103,12 @@ fn bad_values_are_named() {
             "[[channel]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"hooks.example.com/x\"\n",
         ),
         "[DIR]/channels.toml: channel #2 `hook`: url: `hooks.example.com/x` is not a URL (relative URL without a base); write https://...",
+    );
+    refused(
+        &config_with(
+            "[[channel]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://hooks.example.com/x\"\nca_file = \"ca.pem\"\n",
+        ),
+        "[DIR]/channels.toml: channel #2 `hook`: ca_file checks an https:// receiver, and url is http://; use https, or remove ca_file",
     );
     refused(
         &config_with("[[channel]]\nname = \"banner\"\nkind = \"feed\"\npath = \"feed.atom\"\n"),

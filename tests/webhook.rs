@@ -625,3 +625,84 @@ fn requests_go_through_the_proxy_the_environment_names() {
         "{error}"
     );
 }
+
+/// A receiver inside the company, with a CA of its own (a self-hosted Mattermost, say):
+/// `ca_file` checks that channel's HTTPS against the CA alone, without the system's roots (none
+/// of which vouch for it) and without changing what other channels trust. A file that holds
+/// no certificate, or is missing, stops the post before anything is sent.
+#[test]
+fn a_webhook_checks_its_receiver_against_its_own_ca_file() {
+    let internal = Emulator::start();
+    let (internal_https, internal_ca) = internal.behind_tls();
+    let public = Emulator::start();
+    let (public_https, _) = public.behind_tls();
+    let config = format!(
+        r#"
+        [organization]
+        name = "Example Inc"
+        [dispatch]
+        max_attempts = 1
+        [[channel]]
+        name = "internal"
+        kind = "webhook"
+        format = "mattermost"
+        url = "{internal_https}/mattermost/hooks/abc"
+        ca_file = "internal-ca.pem"
+        [[channel]]
+        name = "public"
+        kind = "webhook"
+        url = "{public_https}/json/public"
+        "#
+    );
+    // The system's roots: a CA that signed neither server.
+    let ws = Workspace::new(&config).trusting(&crate::support::tls::ca().pem());
+    ws.write("internal-ca.pem", &internal_ca);
+    let output = ws
+        .cmd(&[POST, &["--json"]].concat())
+        .any_stdout()
+        .status(1)
+        .run();
+    let report = json(&output);
+    assert_eq!(
+        outcomes(&report),
+        ["internal delivered 1", "public failed 1"]
+    );
+    // (Test CAs share one name: the check fails on the signature rather than the issuer.)
+    let refused = |error: &serde_json::Value| {
+        let error = error.as_str().unwrap();
+        assert!(
+            error.starts_with("cannot connect: invalid peer certificate: "),
+            "{error}"
+        );
+    };
+    refused(&report["deliveries"][1]["error"]);
+    assert_eq!(internal.requests().len(), 1);
+    // The CA file is all the channel trusts: pointed at the other server, it refuses it.
+    ws.edit("channels.toml", &internal_https, &public_https);
+    let output = ws
+        .cmd(&[POST, &["--json", "--incident", "elsewhere"]].concat())
+        .any_stdout()
+        .status(1)
+        .run();
+    refused(&json(&output)["deliveries"][0]["error"]);
+    assert!(public.requests().is_empty());
+    // Not a certificate, then no file: the dry run and the post say which, nothing is sent.
+    ws.write("internal-ca.pem", "not a certificate\n");
+    let holds_none = "error: channel `internal`: ca_file [DIR]/internal-ca.pem holds no CA \
+                      certificate (a PEM file with -----BEGIN CERTIFICATE----- blocks)\n";
+    ws.cmd(&[POST, &["--incident", "bad-ca"]].concat())
+        .stderr(&format!("{holds_none}nothing was sent\n"))
+        .status(2)
+        .run();
+    std::fs::remove_file(ws.file("internal-ca.pem")).unwrap();
+    ws.cmd(&[POST, &["--incident", "bad-ca", "--dry-run"]].concat())
+        .any_stdout()
+        .stderr(
+            "error: channel `internal`: cannot read ca_file [DIR]/internal-ca.pem: No such file \
+             or directory (os error 2)\ndry run: a post would send nothing until this is fixed\n",
+        )
+        .status(2)
+        .run();
+    assert_eq!(internal.requests().len(), 1);
+    assert!(public.requests().is_empty());
+}

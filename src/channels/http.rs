@@ -20,8 +20,18 @@ pub(crate) fn prepare() {
 /// set once.
 pub(crate) fn client() -> anyhow::Result<reqwest::Client> {
     crate::tls::provider();
+    client_with(crate::tls::http_config()?)
+}
+
+/// The same for a channel that trusts the CA certificates in `ca_file` alone.
+pub(crate) fn client_trusting(ca_file: &std::path::Path) -> anyhow::Result<reqwest::Client> {
+    crate::tls::provider();
+    client_with(crate::tls::http_config_trusting(ca_file)?)
+}
+
+fn client_with(tls: rustls::ClientConfig) -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
-        .tls_backend_preconfigured(crate::tls::http_config()?)
+        .tls_backend_preconfigured(tls)
         .user_agent(concat!("outage/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
