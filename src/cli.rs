@@ -5,6 +5,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::input::UpdateInput;
 use crate::style::ColorChoice;
 
+/// Where the options every command takes are listed in each command's help: after its own.
+const GLOBAL: &str = "Global options";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "outage",
@@ -17,16 +20,23 @@ use crate::style::ColorChoice;
 pub(crate) struct Cli {
     /// The channels file [default: ./channels.toml, then the user config folder]
     // A string, not a path: an empty `OUTAGE_CONFIG=` means unset rather than an error.
-    #[arg(long, global = true, env = "OUTAGE_CONFIG", value_name = "FILE")]
+    #[arg(long, global = true, env = "OUTAGE_CONFIG", value_name = "FILE", help_heading = GLOBAL)]
     pub(crate) config: Option<String>,
 
     /// The journal: a file, or a postgres:// URL [default: the config's `[state]`, then the user
     /// state folder]
-    #[arg(long, global = true, env = "OUTAGE_STATE", value_name = "FILE|URL")]
+    #[arg(long, global = true, env = "OUTAGE_STATE", value_name = "FILE|URL", help_heading = GLOBAL)]
     pub(crate) state: Option<String>,
 
     /// Colour: auto (on a terminal, unless NO_COLOR is set), always, never
-    #[arg(long, global = true, value_enum, default_value_t, value_name = "WHEN")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        value_name = "WHEN",
+        help_heading = GLOBAL
+    )]
     pub(crate) color: ColorChoice,
 
     #[command(subcommand)]
@@ -36,6 +46,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Check, render and send an update to every channel
+    #[command(after_long_help = POST_EXAMPLES)]
     Post(PostArgs),
     /// Check an update's wording and renderings without sending anything
     Lint(LintArgs),
@@ -134,6 +145,28 @@ pub(crate) struct ChannelsArgs {
     #[arg(long)]
     pub(crate) json: bool,
 }
+
+/// What `post --help` shows last: the commands of an incident's life, each run as it is written
+/// by the tests (against the example config).
+const POST_EXAMPLES: &str = "\
+Examples:
+  Open an incident (each channel's words are shown, then you are asked):
+    outage post --status investigating --title \"Login failures\" \\
+      --message \"Some customers cannot log in. We are looking into it.\" --next-update 30m
+
+  Follow up the most recent incident:
+    outage post --incident latest --status identified \\
+      --message \"A faulty release; we are rolling it back.\" --next-update 30m
+
+  Resolve it:
+    outage post --incident latest --status resolved \\
+      --message \"Logins have worked normally since the rollback.\"
+
+  Schedule maintenance, which `outage tick` starts and completes on time:
+    outage post --status scheduled --title \"Database upgrade\" --starts +24h --ends +25h \\
+      --auto --message \"The dashboard will be read-only during the upgrade.\"
+
+  In a script or CI, add --yes; to see first what each channel would say, --dry-run.";
 
 #[derive(Debug, Args)]
 pub(crate) struct PostArgs {

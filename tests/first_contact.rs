@@ -760,3 +760,44 @@ fn one_of_a_thing_is_said_in_the_singular() {
         "{site}"
     );
 }
+
+/// The examples `post --help` ends with are commands that work: each is run as written, in
+/// order, on the example config (with `--yes`, as a script runs it), and posts.
+#[test]
+fn the_examples_in_post_help_run_as_written() {
+    let ws = Workspace::new(EXAMPLE);
+    let help = ws.cmd(&["post", "--help"]).any_stdout().run();
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let examples = help
+        .split("Examples:\n")
+        .nth(1)
+        .expect("post --help ends with examples");
+    // Each command with its continuation lines joined.
+    let (mut commands, mut current) = (Vec::new(), String::new());
+    for line in examples.lines().map(str::trim) {
+        if line.starts_with("outage ") || !current.is_empty() {
+            match line.strip_suffix('\\') {
+                Some(start) => current.push_str(start),
+                None => commands.push(std::mem::take(&mut current) + line),
+            }
+        }
+    }
+    assert_eq!(commands.len(), 4, "{examples}");
+    for command in &commands {
+        let line = command.replacen("outage", crate::support::OUTAGE, 1);
+        let output = ws
+            .command("sh")
+            .args(["-c", &format!("{line} --yes -q")])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{command}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(
+        ws.query("SELECT status FROM updates ORDER BY rowid"),
+        ["investigating", "identified", "resolved", "scheduled"]
+    );
+}
