@@ -71,9 +71,7 @@ pub(crate) async fn read_body(
     // Only a proxy asks for its own credentials (RFC 9110 section 15.5.8): the request did not
     // reach the service, and trying again without them will not either.
     if status == StatusCode::PROXY_AUTHENTICATION_REQUIRED {
-        return Err(Failure::permanent(
-            PROXY_REFUSED.replace("PROXY_VAR", "HTTP_PROXY"),
-        ));
+        return Err(proxy_refused("HTTP_PROXY"));
     }
     let headers = response.headers().clone();
     let mut bytes: Vec<u8> = Vec::new();
@@ -104,11 +102,14 @@ pub(crate) async fn read_body(
     })
 }
 
-/// What a proxy that wants a user and password is told; `PROXY_VAR` is the variable that names
-/// it for the request's scheme.
-const PROXY_REFUSED: &str = "the proxy refused the request without its user and password (407 \
-                             Proxy Authentication Required): put them in its URL, \
-                             PROXY_VAR=http://user:password@host:port";
+/// What a proxy that wants a user and password is told; `variable` names the proxy for the
+/// request's scheme.
+fn proxy_refused(variable: &str) -> Failure {
+    Failure::permanent(format!(
+        "the proxy refused the request without its user and password (407 Proxy Authentication \
+         Required): put them in its URL, {variable}=http://user:password@host:port"
+    ))
+}
 
 /// Classifies a transport error from reqwest. A failure to connect means nothing was sent; any
 /// later failure may have happened after the remote side acted.
@@ -126,7 +127,7 @@ pub(crate) fn classify_transport(err: reqwest::Error) -> Failure {
                 .iter()
                 .any(|message| message.ends_with("proxy authorization required"))
             {
-                return Failure::permanent(PROXY_REFUSED.replace("PROXY_VAR", "HTTPS_PROXY"));
+                return proxy_refused("HTTPS_PROXY");
             }
             return Failure::transient(format!(
                 "cannot connect through the proxy in HTTPS_PROXY: {}",
