@@ -609,20 +609,33 @@ fn requests_go_through_the_proxy_the_environment_names() {
         2
     );
     assert_eq!(emulator.requests().len(), 4);
-    // A proxy that is not there: the error says the proxy could not be reached.
+    // A proxy that is not there: the errors say a proxy could not be reached.
     let output = ws
         .cmd(&[POST, &["--json", "--incident", "no-proxy"]].concat())
         .env("HTTPS_PROXY", "http://127.0.0.1:1")
+        .env("http_proxy", "http://127.0.0.1:1")
         .any_stdout()
         .status(1)
         .run();
-    let error = json(&output)["deliveries"][0]["error"].clone();
-    assert!(
-        error
+    let report = json(&output);
+    let error = |n: usize| {
+        report["deliveries"][n]["error"]
             .as_str()
             .unwrap()
-            .starts_with("cannot connect through the proxy in HTTPS_PROXY: Connection refused"),
-        "{error}"
+            .to_owned()
+    };
+    assert!(
+        error(0).starts_with("cannot connect through the proxy in HTTPS_PROXY: Connection refused"),
+        "{}",
+        error(0)
+    );
+    assert!(
+        error(1).starts_with("cannot connect: Connection refused")
+            && error(1).ends_with(
+                "; http_proxy names a proxy: check that it is up, or name this host in NO_PROXY"
+            ),
+        "{}",
+        error(1)
     );
 }
 

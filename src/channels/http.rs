@@ -116,6 +116,7 @@ fn proxy_refused(variable: &str) -> Failure {
 pub(crate) fn classify_transport(err: reqwest::Error) -> Failure {
     let (connect, timeout) = (err.is_connect(), err.is_timeout());
     if connect {
+        let plain = err.url().is_some_and(|url| url.scheme() == "http");
         let messages = messages(err);
         // An HTTPS request through a proxy (HTTPS_PROXY) goes in a CONNECT tunnel, which the
         // proxy opens or refuses before the service is reached.
@@ -134,7 +135,16 @@ pub(crate) fn classify_transport(err: reqwest::Error) -> Failure {
                 connect_cause(&messages)
             ));
         }
-        return Failure::transient(format!("cannot connect: {}", connect_cause(&messages)));
+        let cause = connect_cause(&messages);
+        // Plain HTTP goes to a proxy without a tunnel: a proxy that is down looks like the
+        // receiver being down.
+        if plain && let Some(variable) = http_proxy_variable() {
+            return Failure::transient(format!(
+                "cannot connect: {cause}; {variable} names a proxy: check that it is up, or \
+                 name this host in NO_PROXY"
+            ));
+        }
+        return Failure::transient(format!("cannot connect: {cause}"));
     }
     let what = without_url(err);
     if timeout {
@@ -142,6 +152,13 @@ pub(crate) fn classify_transport(err: reqwest::Error) -> Failure {
     } else {
         Failure::unknown(format!("the connection failed mid-request: {what}"))
     }
+}
+
+/// The variable that names a proxy for plain HTTP, when one does (as the client reads them).
+fn http_proxy_variable() -> Option<&'static str> {
+    ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+        .into_iter()
+        .find(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
 }
 
 /// Why a connection could not be made, in the words of the innermost of an error's `messages`
