@@ -639,16 +639,20 @@ fn requests_go_through_the_proxy_the_environment_names() {
     );
 }
 
-/// A receiver inside the company, with a CA of its own (a self-hosted Mattermost, say):
-/// `ca_file` checks that channel's HTTPS against the CA alone, without the system's roots (none
-/// of which vouch for it) and without changing what other channels trust. A file that holds
-/// no certificate, or is missing, stops the post before anything is sent.
+/// A receiver inside the company, with a CA of its own (a self-hosted Mattermost, say) or a
+/// certificate that signs itself: `ca_file` checks that channel's HTTPS against that
+/// certificate alone, without the system's roots (none of which vouch for it) and without
+/// changing what other channels trust. A file that holds no certificate, or is missing, stops
+/// the post before anything is sent.
 #[test]
 fn a_webhook_checks_its_receiver_against_its_own_ca_file() {
     let internal = Emulator::start();
     let (internal_https, internal_ca) = internal.behind_tls();
     let public = Emulator::start();
     let (public_https, _) = public.behind_tls();
+    let hurried = Emulator::start();
+    let (hurried_https, hurried_cert) =
+        hurried.behind_tls_with(crate::support::tls::Authority::self_signed("127.0.0.1"));
     let config = format!(
         r#"
         [organization]
@@ -665,11 +669,17 @@ fn a_webhook_checks_its_receiver_against_its_own_ca_file() {
         name = "public"
         kind = "webhook"
         url = "{public_https}/json/public"
+        [[channel]]
+        name = "hurried"
+        kind = "webhook"
+        url = "{hurried_https}/json/hurried"
+        ca_file = "hurried.pem"
         "#
     );
-    // The system's roots: a CA that signed neither server.
+    // The system's roots: a CA that signed none of the servers.
     let ws = Workspace::new(&config).trusting(&crate::support::tls::ca().pem());
     ws.write("internal-ca.pem", &internal_ca);
+    ws.write("hurried.pem", &hurried_cert);
     let output = ws
         .cmd(&[POST, &["--json"]].concat())
         .any_stdout()
@@ -678,7 +688,11 @@ fn a_webhook_checks_its_receiver_against_its_own_ca_file() {
     let report = json(&output);
     assert_eq!(
         outcomes(&report),
-        ["internal delivered 1", "public failed 1"]
+        [
+            "internal delivered 1",
+            "public failed 1",
+            "hurried delivered 1"
+        ]
     );
     // (Test CAs share one name: the check fails on the signature rather than the issuer.)
     let refused = |error: &serde_json::Value| {
@@ -718,4 +732,6 @@ fn a_webhook_checks_its_receiver_against_its_own_ca_file() {
         .run();
     assert_eq!(internal.requests().len(), 1);
     assert!(public.requests().is_empty());
+    // The two posts that went out; the refused ones sent nothing.
+    assert_eq!(hurried.requests().len(), 2);
 }

@@ -198,8 +198,13 @@ impl Emulator {
     /// PEM of the CA its certificate is signed by. The receivers then judge what a client signs
     /// as the URL it called, `https://`, as the real services do.
     pub fn behind_tls(&self) -> (String, String) {
+        self.behind_tls_with(super::tls::Authority::new())
+    }
+
+    /// The same with a certificate of `authority`'s (one that signs itself, say).
+    pub fn behind_tls_with(&self, authority: super::tls::Authority) -> (String, String) {
         self.with(|inner| inner.x.behind_tls = true);
-        super::tls::front(&self.base)
+        super::tls::front(&self.base, authority)
     }
 
     /// The receiver at `path` verifies signatures made with this `whsec_` secret.

@@ -31,6 +31,21 @@ impl Authority {
             .unwrap()
             .signed_by(&key, &ca)
             .unwrap();
+        Authority::of(ca.pem(), cert, key)
+    }
+
+    /// A server certificate that signs itself (not a CA), as a server set up in a hurry has:
+    /// `ca_pem` is the certificate itself.
+    pub fn self_signed(name: &str) -> Authority {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![name.to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        Authority::of(cert.pem(), cert, key)
+    }
+
+    fn of(ca_pem: String, cert: rcgen::Certificate, key: rcgen::KeyPair) -> Authority {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -42,7 +57,7 @@ impl Authority {
             )
             .unwrap();
         Authority {
-            ca_pem: ca.pem(),
+            ca_pem,
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
             acceptor: TlsAcceptor::from(Arc::new(config)),
@@ -57,10 +72,10 @@ pub fn ca() -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
     rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap()
 }
 
-/// Serves HTTPS on a port of its own and passes each connection, decrypted, to `base`
-/// (`http://127.0.0.1:PORT`). Returns the `https://` base and the authority's CA.
-pub fn front(base: &str) -> (String, String) {
-    let authority = Authority::new();
+/// Serves HTTPS with `authority`'s certificate on a port of its own and passes each connection,
+/// decrypted, to `base` (`http://127.0.0.1:PORT`). Returns the `https://` base and the
+/// authority's CA.
+pub fn front(base: &str, authority: Authority) -> (String, String) {
     let target = base.trim_start_matches("http://").to_owned();
     let listener = runtime()
         .block_on(TcpListener::bind("127.0.0.1:0"))
