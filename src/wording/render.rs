@@ -253,6 +253,15 @@ impl Renderer {
     }
 }
 
+/// The sources of the built-in templates whose names start with `prefix` (`site/`: what the
+/// status site's layout is made of).
+pub(crate) fn built_in(prefix: &str) -> impl Iterator<Item = &'static str> {
+    BUILT_IN
+        .iter()
+        .filter(move |(name, _)| name.starts_with(prefix))
+        .map(|(_, source)| *source)
+}
+
 const BUILT_IN: [(&str, &str); 11] = [
     ("email.html", include_str!("templates/email.html")),
     ("plain.txt", include_str!("templates/plain.txt")),

@@ -128,8 +128,18 @@ impl Site {
     }
 
     /// A digest of the settings every page shows ([`SETTINGS_FILE`] holds it): when it differs
-    /// from the published version's, pages written before show something else.
+    /// from the published version's, pages written before show something else. The layout is
+    /// this version of outage and its site templates (a build between releases keeps the
+    /// version number).
     pub(crate) fn fingerprint(&self, settings: &Settings<'_>) -> String {
+        self.fingerprint_with(settings, crate::wording::render::built_in("site/"))
+    }
+
+    fn fingerprint_with<'t>(
+        &self,
+        settings: &Settings<'_>,
+        templates: impl Iterator<Item = &'t str>,
+    ) -> String {
         use sha2::{Digest, Sha256};
         let organization = settings.organization;
         let pages = self.incident_pages(settings.links, organization.status_url.as_deref());
@@ -149,6 +159,9 @@ impl Site {
             ],
             "components": components,
             "pages": pages.map(|pages| (pages.base_url, pages.pretty)),
+            "templates": templates
+                .map(|source| crate::digest::hex(&Sha256::digest(source.as_bytes())))
+                .collect::<Vec<_>>(),
         });
         crate::digest::hex(&Sha256::digest(shown.to_string().as_bytes()))
     }
@@ -448,5 +461,49 @@ impl Kind for Site {
 impl Site {
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The digest follows what every page shows, the site templates' text included, and
+    /// nothing else: the same settings and layout give the same digest.
+    #[test]
+    fn the_fingerprint_changes_with_the_layout_and_only_with_what_pages_show() {
+        let site = Site {
+            dir: PathBuf::from("public/status"),
+            base_url: None,
+            pretty_urls: false,
+        };
+        let organization = Organization {
+            name: "Example Inc".into(),
+            status_url: Some("https://status.example.com".into()),
+            timezone: jiff::tz::TimeZone::UTC,
+        };
+        let links = Links {
+            status_url: organization.status_url.clone(),
+            pages: None,
+        };
+        let settings = Settings {
+            organization: &organization,
+            components: &[],
+            links: &links,
+        };
+        let of = |templates: &[&str]| site.fingerprint_with(&settings, templates.iter().copied());
+        assert_eq!(of(&["<p>{{ a }}</p>"]), of(&["<p>{{ a }}</p>"]));
+        assert_ne!(of(&["<p>{{ a }}</p>"]), of(&["<div>{{ a }}</div>"]));
+        assert_ne!(
+            of(&["<p>{{ a }}</p>"]),
+            of(&["<p>{{ a }}</p>", "<p>{{ b }}</p>"])
+        );
+        assert_eq!(site.fingerprint(&settings), site.fingerprint(&settings));
+        let other = Site {
+            dir: PathBuf::from("elsewhere"),
+            ..site.clone()
+        };
+        // Where the site is written is not something a page shows.
+        assert_eq!(other.fingerprint(&settings), site.fingerprint(&settings));
     }
 }
