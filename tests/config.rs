@@ -50,12 +50,7 @@ fn an_unknown_key_is_named_with_its_line() {
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig {
-        cases: 96,
-        // An integration test has no lib.rs beside it to keep failures in.
-        failure_persistence: None,
-        ..proptest::prelude::ProptestConfig::default()
-    })]
+    #![proptest_config(crate::support::cases(96))]
 
     /// A channel's key misspelt by one letter is refused with the key that was meant: the
     /// kind's own keys, and those every channel has (which reach the kind, whose list of keys

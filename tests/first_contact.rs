@@ -577,12 +577,7 @@ fn a_dry_run_fails_where_the_post_would_for_a_missing_secret_and_never_shows_one
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig {
-        cases: 32,
-        // An integration test has no lib.rs beside it to keep failures in.
-        failure_persistence: None,
-        ..proptest::prelude::ProptestConfig::default()
-    })]
+    #![proptest_config(crate::support::cases(32))]
 
     /// Whatever a webhook's secrets hold, a dry run refuses exactly what the post refuses
     /// before sending, in the same words and never showing a value (a URL secret that holds no

@@ -702,12 +702,7 @@ fn three_hooks_and_banner(emulator: &Emulator) -> Workspace {
 const FOUR: [&str; 4] = ["hook", "b", "c", "banner"];
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig {
-        cases: 24,
-        // An integration test has no lib.rs beside it to keep failures in.
-        failure_persistence: None,
-        ..proptest::prelude::ProptestConfig::default()
-    })]
+    #![proptest_config(crate::support::cases(24))]
 
     /// The same words posted again within the rerun window, with other channels chosen (none
     /// chosen is all of them) and the incident named or not, are one update: each channel

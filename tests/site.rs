@@ -751,11 +751,7 @@ fn files_in(ws: &Workspace, dir: &str) -> std::collections::BTreeMap<String, (u6
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig {
-        cases: 6,
-        failure_persistence: None,
-        ..proptest::prelude::ProptestConfig::default()
-    })]
+    #![proptest_config(crate::support::cases(6))]
 
     /// Once the site is published, a post writes the pages it changes and no other, however
     /// small the journal: its incident's page among the incidents' (each post of a history of

@@ -528,92 +528,123 @@ fn secrets_never_appear_in_output_or_the_journal() {
     );
 }
 
-/// Behind a company's proxy: `HTTPS_PROXY` and `HTTP_PROXY` (and their lower-case forms) send
-/// each request through it, HTTPS in a `CONNECT` tunnel with the certificate still checked
-/// end to end, with the proxy's user and password when its URL has them; `NO_PROXY` names the
-/// hosts reached directly. A proxy that refuses says so, and its password is never shown.
+proptest::proptest! {
+    #![proptest_config(crate::support::cases(24))]
+
+    /// Behind a company's proxy, whatever the environment names: HTTPS goes through the proxy
+    /// of `HTTPS_PROXY` or `https_proxy`, else of `ALL_PROXY` or `all_proxy`, in a `CONNECT`
+    /// tunnel with the certificate still checked end to end; plain HTTP through that of
+    /// `HTTP_PROXY` or `http_proxy`, else the same fallback; `NO_PROXY` names the hosts (or
+    /// networks) reached directly. A proxy that wants a login gets it from its URL; one refused
+    /// fails the delivery, not retried, in words that name the variable to fix and never show
+    /// the password; nothing else goes through it.
+    #[test]
+    fn requests_go_through_the_proxy_the_environment_names(
+        https_variable in proptest::option::of(proptest::sample::select(vec!["HTTPS_PROXY", "https_proxy"])),
+        http_variable in proptest::option::of(proptest::sample::select(vec!["HTTP_PROXY", "http_proxy"])),
+        all_variable in proptest::option::of(proptest::sample::select(vec!["ALL_PROXY", "all_proxy"])),
+        password in proptest::sample::select(vec!["proxy-pass-7Yq2", "not-the-pass-3Kd", ""]),
+        no_proxy in proptest::option::of(proptest::sample::select(
+            vec!["127.0.0.1", "127.0.0.2", "127.0.0.0/8", "status.example.com"],
+        )),
+    ) {
+        use crate::support::proxy::{Proxy, Seen};
+        let emulator = Emulator::start();
+        let (https, ca_pem) = emulator.behind_tls();
+        // The plain receiver on an address of its own, for NO_PROXY to tell them apart.
+        let plain = format!("{}/json/plain", emulator.also_on(std::net::Ipv4Addr::new(127, 0, 0, 2)));
+        let proxy = Proxy::start(Some(("ops", "proxy-pass-7Yq2")));
+        let through = match password {
+            "" => proxy.url.clone(),
+            password => proxy.url_with("ops", password),
+        };
+        let config = format!(
+            "{}\n[[channel]]\nname = \"plain\"\nkind = \"webhook\"\nurl = \"{plain}\"\n",
+            https_hook(&https),
+        );
+        let mut ws = Workspace::new(&config).trusting(&ca_pem);
+        for variable in [https_variable, http_variable, all_variable].into_iter().flatten() {
+            ws = ws.env(variable, &through);
+        }
+        if let Some(no_proxy) = no_proxy {
+            ws = ws.env("NO_PROXY", no_proxy);
+        }
+        let exempt = |ip: &str| match no_proxy {
+            Some("127.0.0.0/8") => true,
+            Some(host) => host == ip,
+            None => false,
+        };
+        // The variable that sends each receiver through the proxy, if any.
+        let secure_by = https_variable.or(all_variable).filter(|_| !exempt("127.0.0.1"));
+        let plain_by = http_variable.or(all_variable).filter(|_| !exempt("127.0.0.2"));
+        let let_in = password == "proxy-pass-7Yq2";
+        let expect = |by: Option<&str>| match by {
+            Some(variable) if !let_in => format!(
+                "failed 1 the proxy refused the request without its user and password (407 \
+                 Proxy Authentication Required): put them in its URL, \
+                 {variable}=http://user:password@host:port"
+            ),
+            _ => "delivered 1 ".to_owned(),
+        };
+        let failing = [secure_by, plain_by].iter().any(|by| by.is_some() && !let_in);
+        let output = ws
+            .cmd(&[POST, &["--json"]].concat())
+            .any_stdout()
+            .status(if failing { 1 } else { 0 })
+            .run();
+        let report = json(&output);
+        let got: Vec<String> = report["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|delivery| {
+                format!(
+                    "{} {} {}",
+                    delivery["outcome"].as_str().unwrap(),
+                    delivery["attempts"],
+                    delivery["error"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        proptest::prop_assert_eq!(got, vec![expect(secure_by), expect(plain_by)]);
+        proptest::prop_assert!(!String::from_utf8_lossy(&output.stdout).contains("pass-"));
+        // What the proxy saw: exactly the requests it was named for.
+        let mut wanted = Vec::new();
+        let authority = https.trim_start_matches("https://").to_owned();
+        if secure_by.is_some() {
+            wanted.push(if let_in { Seen::Tunnel(authority) } else { Seen::Refused(authority) });
+        }
+        if plain_by.is_some() {
+            wanted.push(if let_in {
+                Seen::Forwarded("POST".into(), plain.clone())
+            } else {
+                Seen::Refused(plain.clone())
+            });
+        }
+        let mut seen = proxy.seen();
+        seen.sort_by_key(|seen| format!("{seen:?}"));
+        wanted.sort_by_key(|seen| format!("{seen:?}"));
+        proptest::prop_assert_eq!(seen, wanted);
+    }
+}
+
+/// A proxy that is not there: HTTPS says the proxy could not be reached, and plain HTTP, which
+/// goes to the proxy without a tunnel, says to check it or NO_PROXY.
 #[test]
-fn requests_go_through_the_proxy_the_environment_names() {
-    use crate::support::proxy::{Proxy, Seen};
+fn a_proxy_that_is_down_is_named() {
     let emulator = Emulator::start();
     let (https, ca_pem) = emulator.behind_tls();
-    let proxy = Proxy::start(Some(("ops", "proxy-pass-7Yq2")));
-    // The HTTPS hook, and a plain one.
     let config = format!(
         "{}\n[[channel]]\nname = \"plain\"\nkind = \"webhook\"\nurl = \"{}\"\n",
         https_hook(&https),
         emulator.url("/json/plain")
     );
-    let through = proxy.url_with("ops", "proxy-pass-7Yq2");
     let ws = Workspace::new(&config)
         .trusting(&ca_pem)
-        .env("HTTPS_PROXY", &through)
-        .env("http_proxy", &through);
-    let output = ws.cmd(&[POST, &["--json"]].concat()).any_stdout().run();
-    assert_eq!(
-        outcomes(&json(&output)),
-        ["hook delivered 1", "plain delivered 1"]
-    );
-    let mut seen = proxy.seen();
-    seen.sort_by_key(|seen| format!("{seen:?}"));
-    assert_eq!(
-        seen,
-        [
-            Seen::Forwarded("POST".into(), emulator.url("/json/plain")),
-            Seen::Tunnel(https.trim_start_matches("https://").to_owned()),
-        ]
-    );
-    // Hosts NO_PROXY names are reached directly.
-    let output = ws
-        .cmd(&[POST, &["--json", "--incident", "direct"]].concat())
-        .env("NO_PROXY", "127.0.0.1")
-        .any_stdout()
-        .run();
-    assert_eq!(
-        outcomes(&json(&output)),
-        ["hook delivered 1", "plain delivered 1"]
-    );
-    assert_eq!(proxy.seen().len(), 2);
-    // The wrong password: the proxy refuses, nothing reaches the services.
-    let wrong = proxy.url_with("ops", "not-the-pass-3Kd");
-    let output = ws
-        .cmd(&[POST, &["--json", "--incident", "refused"]].concat())
-        .env("HTTPS_PROXY", &wrong)
-        .env("http_proxy", &wrong)
-        .any_stdout()
-        .status(1)
-        .run();
-    let report = json(&output);
-    assert_eq!(outcomes(&report), ["hook failed 1", "plain failed 1"]);
-    let errors: Vec<&str> = report["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|delivery| delivery["error"].as_str().unwrap())
-        .collect();
-    let refused = "the proxy refused the request without its user and password (407 Proxy \
-                   Authentication Required): put them in its URL, ";
-    assert_eq!(
-        errors,
-        [
-            format!("{refused}HTTPS_PROXY=http://user:password@host:port"),
-            format!("{refused}HTTP_PROXY=http://user:password@host:port"),
-        ]
-    );
-    assert!(!String::from_utf8_lossy(&output.stdout).contains("not-the-pass-3Kd"));
-    assert_eq!(
-        proxy.seen()[2..]
-            .iter()
-            .filter(|seen| matches!(seen, Seen::Refused(_)))
-            .count(),
-        2
-    );
-    assert_eq!(emulator.requests().len(), 4);
-    // A proxy that is not there: the errors say a proxy could not be reached.
-    let output = ws
-        .cmd(&[POST, &["--json", "--incident", "no-proxy"]].concat())
         .env("HTTPS_PROXY", "http://127.0.0.1:1")
-        .env("http_proxy", "http://127.0.0.1:1")
+        .env("http_proxy", "http://127.0.0.1:1");
+    let output = ws
+        .cmd(&[POST, &["--json"]].concat())
         .any_stdout()
         .status(1)
         .run();
@@ -637,6 +668,7 @@ fn requests_go_through_the_proxy_the_environment_names() {
         "{}",
         error(1)
     );
+    assert!(emulator.requests().is_empty());
 }
 
 /// A receiver inside the company, with a CA of its own (a self-hosted Mattermost, say) or a

@@ -71,7 +71,7 @@ pub(crate) async fn read_body(
     // Only a proxy asks for its own credentials (RFC 9110 section 15.5.8): the request did not
     // reach the service, and trying again without them will not either.
     if status == StatusCode::PROXY_AUTHENTICATION_REQUIRED {
-        return Err(proxy_refused("HTTP_PROXY"));
+        return Err(proxy_refused(proxy_variable(false).unwrap_or("HTTP_PROXY")));
     }
     let headers = response.headers().clone();
     let mut bytes: Vec<u8> = Vec::new();
@@ -128,17 +128,18 @@ pub(crate) fn classify_transport(err: reqwest::Error) -> Failure {
                 .iter()
                 .any(|message| message.ends_with("proxy authorization required"))
             {
-                return proxy_refused("HTTPS_PROXY");
+                return proxy_refused(proxy_variable(true).unwrap_or("HTTPS_PROXY"));
             }
             return Failure::transient(format!(
-                "cannot connect through the proxy in HTTPS_PROXY: {}",
+                "cannot connect through the proxy in {}: {}",
+                proxy_variable(true).unwrap_or("HTTPS_PROXY"),
                 connect_cause(&messages)
             ));
         }
         let cause = connect_cause(&messages);
         // Plain HTTP goes to a proxy without a tunnel: a proxy that is down looks like the
         // receiver being down.
-        if plain && let Some(variable) = http_proxy_variable() {
+        if plain && let Some(variable) = proxy_variable(false) {
             return Failure::transient(format!(
                 "cannot connect: {cause}; {variable} names a proxy: check that it is up, or \
                  name this host in NO_PROXY"
@@ -154,11 +155,26 @@ pub(crate) fn classify_transport(err: reqwest::Error) -> Failure {
     }
 }
 
-/// The variable that names a proxy for plain HTTP, when one does (as the client reads them).
-fn http_proxy_variable() -> Option<&'static str> {
-    ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
-        .into_iter()
-        .find(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
+/// The variable that names the proxy for HTTPS (or plain HTTP) requests, when one does, read as
+/// the client reads them (hyper-util's matcher): the first set of `HTTPS_PROXY`, `https_proxy`
+/// (`HTTP_PROXY`, `http_proxy`), else of `ALL_PROXY`, `all_proxy`; none under CGI, where a
+/// request's `Proxy` header could set `HTTP_PROXY`.
+fn proxy_variable(https: bool) -> Option<&'static str> {
+    if std::env::var_os("REQUEST_METHOD").is_some() {
+        return None;
+    }
+    let first_set = |names: [&'static str; 2]| {
+        names
+            .into_iter()
+            .find(|name| std::env::var_os(name).is_some())
+            .filter(|name| std::env::var(name).is_ok_and(|value| !value.trim().is_empty()))
+    };
+    let own = if https {
+        ["HTTPS_PROXY", "https_proxy"]
+    } else {
+        ["HTTP_PROXY", "http_proxy"]
+    };
+    first_set(own).or_else(|| first_set(["ALL_PROXY", "all_proxy"]))
 }
 
 /// Why a connection could not be made, in the words of the innermost of an error's `messages`

@@ -20,6 +20,16 @@ pub mod x;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// The settings of the integration tests' proptests: `cases` cases, and no file of failures
+/// (an integration test has no lib.rs beside it to keep them in; a failure prints its case).
+pub fn cases(cases: u32) -> proptest::prelude::ProptestConfig {
+    proptest::prelude::ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    }
+}
+
 pub const OUTAGE: &str = env!("CARGO_BIN_EXE_outage");
 
 /// The fixed "now" of every test, so renderings and ids are reproducible.
