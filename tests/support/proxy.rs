@@ -21,6 +21,14 @@ pub struct Proxy {
     /// `http://127.0.0.1:port`, without credentials.
     pub url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    /// The accepting task, stopped when the proxy goes (a proptest starts one a case).
+    accepting: tokio::task::AbortHandle,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accepting.abort();
+    }
 }
 
 /// What the proxy was asked for.
@@ -46,7 +54,7 @@ impl Proxy {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
-        runtime().spawn(async move {
+        let accepting = runtime().spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let (log, expected) = (log.clone(), expected.clone());
                 tokio::spawn(async move {
@@ -54,7 +62,11 @@ impl Proxy {
                 });
             }
         });
-        Proxy { url, seen }
+        Proxy {
+            url,
+            seen,
+            accepting: accepting.abort_handle(),
+        }
     }
 
     /// The proxy's URL with `user:password@` in it, as `HTTPS_PROXY` carries them.
