@@ -204,7 +204,10 @@ impl Emulator {
     /// The same with a certificate of `authority`'s (one that signs itself, say).
     pub fn behind_tls_with(&self, authority: super::tls::Authority) -> (String, String) {
         self.with(|inner| inner.x.behind_tls = true);
-        super::tls::front(&self.base, authority)
+        let (https, ca, accepting) = super::tls::front(&self.base, authority);
+        // It stops listening with the emulator's own servers.
+        self.servers.0.lock().unwrap().push(accepting);
+        (https, ca)
     }
 
     /// The receiver at `path` verifies signatures made with this `whsec_` secret.

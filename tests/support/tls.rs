@@ -73,16 +73,16 @@ pub fn ca() -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
 }
 
 /// Serves HTTPS with `authority`'s certificate on a port of its own and passes each connection,
-/// decrypted, to `base` (`http://127.0.0.1:PORT`). Returns the `https://` base and the
-/// authority's CA.
-pub fn front(base: &str, authority: Authority) -> (String, String) {
+/// decrypted, to `base` (`http://127.0.0.1:PORT`). Returns the `https://` base, the
+/// authority's CA, and the accepting task (aborted, the front stops listening).
+pub fn front(base: &str, authority: Authority) -> (String, String, tokio::task::AbortHandle) {
     let target = base.trim_start_matches("http://").to_owned();
     let listener = runtime()
         .block_on(TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let https = format!("https://{}", listener.local_addr().unwrap());
     let acceptor = authority.acceptor.clone();
-    runtime().spawn(async move {
+    let accepting = runtime().spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let (acceptor, target) = (acceptor.clone(), target.clone());
             tokio::spawn(async move {
@@ -96,5 +96,5 @@ pub fn front(base: &str, authority: Authority) -> (String, String) {
             });
         }
     });
-    (https, authority.ca_pem)
+    (https, authority.ca_pem, accepting.abort_handle())
 }
