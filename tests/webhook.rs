@@ -669,6 +669,27 @@ fn a_proxy_that_is_down_is_named() {
         error(1)
     );
     assert!(emulator.requests().is_empty());
+    // A SOCKS proxy, which the client does not speak: said, and not tried again.
+    ws.edit("channels.toml", "max_attempts = 1", "max_attempts = 3");
+    let output = ws
+        .cmd(
+            &[
+                POST,
+                &["--json", "--incident", "socks", "--channels", "hook"],
+            ]
+            .concat(),
+        )
+        .env("HTTPS_PROXY", "socks5://127.0.0.1:1080")
+        .any_stdout()
+        .status(1)
+        .run();
+    let report = json(&output);
+    assert_eq!(report["deliveries"][0]["attempts"], 1);
+    assert_eq!(
+        report["deliveries"][0]["error"],
+        "cannot connect through the proxy in HTTPS_PROXY: unsupported scheme socks5; name an \
+         HTTP proxy (http://host:port)"
+    );
 }
 
 /// A receiver inside the company, with a CA of its own (a self-hosted Mattermost, say) or a

@@ -130,11 +130,20 @@ pub(crate) fn classify_transport(err: reqwest::Error) -> Failure {
             {
                 return proxy_refused(proxy_variable(true).unwrap_or("HTTPS_PROXY"));
             }
-            return Failure::transient(format!(
+            let why = format!(
                 "cannot connect through the proxy in {}: {}",
                 proxy_variable(true).unwrap_or("HTTPS_PROXY"),
                 connect_cause(&messages)
-            ));
+            );
+            // A proxy of a kind the client does not speak (socks5://) stays one.
+            return if messages
+                .iter()
+                .any(|message| message.contains("unsupported scheme"))
+            {
+                Failure::permanent(format!("{why}; name an HTTP proxy (http://host:port)"))
+            } else {
+                Failure::transient(why)
+            };
         }
         let cause = connect_cause(&messages);
         // Plain HTTP goes to a proxy without a tunnel: a proxy that is down looks like the
