@@ -757,6 +757,19 @@ fn a_webhook_checks_its_receiver_against_its_own_ca_file() {
     };
     refused(&report["deliveries"][1]["error"]);
     assert_eq!(internal.requests().len(), 1);
+    // Nor does it need the system's roots: on a machine without them it is still reached.
+    let output = ws
+        .cmd(
+            &[
+                POST,
+                &["--json", "--incident", "rootless", "--channels", "hurried"],
+            ]
+            .concat(),
+        )
+        .env("SSL_CERT_FILE", "/nonexistent/ca.pem")
+        .any_stdout()
+        .run();
+    assert_eq!(outcomes(&json(&output)), ["hurried delivered 1"]);
     // The CA file is all the channel trusts: pointed at the other server, it refuses it.
     ws.edit("channels.toml", &internal_https, &public_https);
     let output = ws
@@ -785,6 +798,6 @@ fn a_webhook_checks_its_receiver_against_its_own_ca_file() {
         .run();
     assert_eq!(internal.requests().len(), 1);
     assert!(public.requests().is_empty());
-    // The two posts that went out; the refused ones sent nothing.
-    assert_eq!(hurried.requests().len(), 2);
+    // The three posts that went out; the refused ones sent nothing.
+    assert_eq!(hurried.requests().len(), 3);
 }
