@@ -108,7 +108,7 @@ fn slack_path() -> String {
 fn every_format_is_delivered_in_its_services_shape() {
     let emulator = emulator();
     let ws = workspace(&emulator);
-    let output = ws.cmd(&[POST, &["--json"]].concat()).any_stdout().run();
+    let output = posted(&ws, &[]).run();
     let report = json(&output);
     assert_eq!(
         outcomes(&report),
@@ -229,10 +229,7 @@ fn a_transient_failure_is_retried_with_the_same_webhook_id() {
         vec![Fault::status(503, "busy"), Fault::status(500, "oops")],
     );
     let ws = workspace(&emulator);
-    let output = ws
-        .cmd(&[POST, &["--json", "--channels", "hook"]].concat())
-        .any_stdout()
-        .run();
+    let output = posted(&ws, &["--channels", "hook"]).run();
     assert_eq!(outcomes(&json(&output)), ["hook delivered 3"]);
     let requests = emulator.requests_to("/json/hook");
     assert_eq!(requests.len(), 3);
@@ -288,11 +285,7 @@ fn rate_limits_are_honoured_up_to_the_cap() {
     );
     let ws = workspace(&emulator);
     let started = std::time::Instant::now();
-    let output = ws
-        .cmd(&[POST, &["--json"]].concat())
-        .any_stdout()
-        .status(1)
-        .run();
+    let output = posted(&ws, &[]).status(1).run();
     let report = json(&output);
     assert_eq!(
         outcomes(&report),
@@ -319,11 +312,7 @@ fn a_wrong_signature_is_refused_by_the_receiver_and_not_retried() {
     let emulator = Emulator::start();
     emulator.secret("/json/hook", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD");
     let ws = workspace(&emulator);
-    let output = ws
-        .cmd(&[POST, &["--json", "--channels", "hook"]].concat())
-        .any_stdout()
-        .status(1)
-        .run();
+    let output = posted(&ws, &["--channels", "hook"]).status(1).run();
     let report = json(&output);
     assert_eq!(outcomes(&report), ["hook failed 1"]);
     assert_eq!(
@@ -338,11 +327,7 @@ fn a_timeout_is_retried_only_where_a_repeat_is_harmless() {
     emulator.fail("/json/hook", vec![Fault::Delay(Duration::from_secs(3))]);
     emulator.fail(&slack_path(), vec![Fault::Delay(Duration::from_secs(3))]);
     let ws = workspace(&emulator);
-    let output = ws
-        .cmd(&[POST, &["--json", "--channels", "hook,slack"]].concat())
-        .any_stdout()
-        .status(1)
-        .run();
+    let output = posted(&ws, &["--channels", "hook,slack"]).status(1).run();
     let report = json(&output);
     // The receiver drops the repeated webhook-id; Slack would post twice, so it stays unknown.
     assert_eq!(outcomes(&report), ["hook delivered 2", "slack unknown 1"]);
@@ -369,11 +354,7 @@ fn a_refused_connection_is_transient() {
         url = "http://127.0.0.1:{port}/json/hook"
         "#
     ));
-    let output = ws
-        .cmd(&[POST, &["--json"]].concat())
-        .any_stdout()
-        .status(1)
-        .run();
+    let output = posted(&ws, &[]).status(1).run();
     let report = json(&output);
     assert_eq!(outcomes(&report), ["hook failed 2"]);
     // The cause, not the client's layers around it ("error sending request: client error
@@ -383,6 +364,11 @@ fn a_refused_connection_is_transient() {
         error.starts_with("cannot connect: Connection refused (os error "),
         "{error}"
     );
+}
+
+/// `post` with `--json` and `extra` on `ws`, its report on stdout.
+fn posted(ws: &Workspace, extra: &[&str]) -> crate::support::Cmd {
+    ws.cmd(&[POST, &["--json"], extra].concat()).any_stdout()
 }
 
 /// One webhook at `https`, tried once.
@@ -411,11 +397,7 @@ fn https_certificates_are_checked_against_the_systems_roots() {
     let (https, ca_pem) = emulator.behind_tls();
     let config = https_hook(&https);
     let untrusted = Workspace::new(&config);
-    let output = untrusted
-        .cmd(&[POST, &["--json"]].concat())
-        .any_stdout()
-        .status(1)
-        .run();
+    let output = posted(&untrusted, &[]).status(1).run();
     let report = json(&output);
     assert_eq!(outcomes(&report), ["hook failed 1"]);
     let error = report["deliveries"][0]["error"].as_str().unwrap();
@@ -426,10 +408,7 @@ fn https_certificates_are_checked_against_the_systems_roots() {
     assert!(emulator.requests_to("/json/hook").is_empty());
 
     let trusted = Workspace::new(&config).trusting(&ca_pem);
-    let output = trusted
-        .cmd(&[POST, &["--json"]].concat())
-        .any_stdout()
-        .run();
+    let output = posted(&trusted, &[]).run();
     assert_eq!(outcomes(&json(&output)), ["hook delivered 1"]);
     assert_eq!(emulator.requests_to("/json/hook").len(), 1);
 
@@ -492,12 +471,7 @@ fn a_root_in_the_certificate_folder_alone_is_trusted() {
         let ws = ws
             .env("SSL_CERT_FILE", &bundle)
             .env("SSL_CERT_DIR", &folder);
-        json(
-            &ws.cmd(&[POST, &["--json"]].concat())
-                .any_stdout()
-                .status(status)
-                .run(),
-        )
+        json(&posted(&ws, &[]).status(status).run())
     };
     assert_eq!(outcomes(&post(Some(&ca_pem), 0)), ["hook delivered 1"]);
     assert_eq!(
@@ -587,9 +561,7 @@ proptest::proptest! {
             _ => "delivered 1 ".to_owned(),
         };
         let failing = [secure_by, plain_by].iter().any(|by| by.is_some() && !let_in);
-        let output = ws
-            .cmd(&[POST, &["--json"]].concat())
-            .any_stdout()
+        let output = posted(&ws, &[])
             .status(if failing { 1 } else { 0 })
             .run();
         let report = json(&output);
@@ -643,11 +615,7 @@ fn a_proxy_that_is_down_is_named() {
         .trusting(&ca_pem)
         .env("HTTPS_PROXY", "http://127.0.0.1:1")
         .env("http_proxy", "http://127.0.0.1:1");
-    let output = ws
-        .cmd(&[POST, &["--json"]].concat())
-        .any_stdout()
-        .status(1)
-        .run();
+    let output = posted(&ws, &[]).status(1).run();
     let report = json(&output);
     let error = |n: usize| {
         report["deliveries"][n]["error"]
@@ -671,16 +639,8 @@ fn a_proxy_that_is_down_is_named() {
     assert!(emulator.requests().is_empty());
     // A SOCKS proxy, which the client does not speak: said, and not tried again.
     ws.edit("channels.toml", "max_attempts = 1", "max_attempts = 3");
-    let output = ws
-        .cmd(
-            &[
-                POST,
-                &["--json", "--incident", "socks", "--channels", "hook"],
-            ]
-            .concat(),
-        )
+    let output = posted(&ws, &["--incident", "socks", "--channels", "hook"])
         .env("HTTPS_PROXY", "socks5://127.0.0.1:1080")
-        .any_stdout()
         .status(1)
         .run();
     let report = json(&output);
@@ -733,11 +693,7 @@ fn a_webhook_checks_its_receiver_against_its_own_ca_file() {
     let ws = Workspace::new(&config).trusting(&crate::support::tls::ca().pem());
     ws.write("internal-ca.pem", &internal_ca);
     ws.write("hurried.pem", &hurried_cert);
-    let output = ws
-        .cmd(&[POST, &["--json"]].concat())
-        .any_stdout()
-        .status(1)
-        .run();
+    let output = posted(&ws, &[]).status(1).run();
     let report = json(&output);
     assert_eq!(
         outcomes(&report),
@@ -758,25 +714,13 @@ fn a_webhook_checks_its_receiver_against_its_own_ca_file() {
     refused(&report["deliveries"][1]["error"]);
     assert_eq!(internal.requests().len(), 1);
     // Nor does it need the system's roots: on a machine without them it is still reached.
-    let output = ws
-        .cmd(
-            &[
-                POST,
-                &["--json", "--incident", "rootless", "--channels", "hurried"],
-            ]
-            .concat(),
-        )
+    let output = posted(&ws, &["--incident", "rootless", "--channels", "hurried"])
         .env("SSL_CERT_FILE", "/nonexistent/ca.pem")
-        .any_stdout()
         .run();
     assert_eq!(outcomes(&json(&output)), ["hurried delivered 1"]);
     // The CA file is all the channel trusts: pointed at the other server, it refuses it.
     ws.edit("channels.toml", &internal_https, &public_https);
-    let output = ws
-        .cmd(&[POST, &["--json", "--incident", "elsewhere"]].concat())
-        .any_stdout()
-        .status(1)
-        .run();
+    let output = posted(&ws, &["--incident", "elsewhere"]).status(1).run();
     refused(&json(&output)["deliveries"][0]["error"]);
     assert!(public.requests().is_empty());
     // Not a certificate, then no file: the dry run and the post say which, nothing is sent.
