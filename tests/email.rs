@@ -95,18 +95,7 @@ fn a_four_update_incident_is_one_thread_in_every_mailbox() {
     let ws = workspace(&smtp, "");
     for update in UPDATES {
         let report = post(&ws, update, 0);
-        let outcomes: Vec<String> = report["deliveries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| {
-                format!(
-                    "{} {}",
-                    d["target"].as_str().unwrap(),
-                    d["outcome"].as_str().unwrap()
-                )
-            })
-            .collect();
+        let outcomes = crate::support::delivery_fields(&report, &["target", "outcome"]);
         assert_eq!(
             outcomes,
             [
@@ -255,12 +244,7 @@ fn smtp_4xx_is_retried_and_5xx_is_not() {
     smtp.fail("DATA", "554 5.7.1 Message rejected as spam");
     let ws = workspace(&smtp, "");
     let report = post(&ws, &[UPDATES[0], &["--channels", "email"]].concat(), 1);
-    let outcomes: Vec<String> = report["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| format!("{} {}", d["outcome"].as_str().unwrap(), d["attempts"]))
-        .collect();
+    let outcomes = crate::support::delivery_fields(&report, &["outcome", "attempts"]);
     let mut sorted = outcomes.clone();
     sorted.sort();
     assert_eq!(

@@ -78,18 +78,7 @@ fn a_channel_that_cannot_render_is_skipped_and_the_others_go_out() {
         .any_stdout()
         .run(),
     );
-    let outcomes: Vec<String> = report["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            format!(
-                "{} {}",
-                d["channel"].as_str().unwrap(),
-                d["outcome"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let outcomes = crate::support::delivery_fields(&report, &["channel", "outcome"]);
     assert_eq!(
         outcomes,
         [

@@ -436,18 +436,7 @@ fn a_lost_database_is_handled_like_a_lost_disk() {
         code => {
             assert_eq!(code, Some(1), "{output:?}");
             let report = json(&output);
-            let outcomes: Vec<String> = report["deliveries"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| {
-                    format!(
-                        "{} {}",
-                        d["channel"].as_str().unwrap(),
-                        d["outcome"].as_str().unwrap()
-                    )
-                })
-                .collect();
+            let outcomes = crate::support::delivery_fields(&report, &["channel", "outcome"]);
             assert_eq!(
                 outcomes,
                 ["hook delivered", "chat unknown", "banner delivered"]

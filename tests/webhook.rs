@@ -85,19 +85,7 @@ fn emulator() -> Emulator {
 }
 
 fn outcomes(report: &serde_json::Value) -> Vec<String> {
-    report["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            format!(
-                "{} {} {}",
-                d["channel"].as_str().unwrap(),
-                d["outcome"].as_str().unwrap(),
-                d["attempts"]
-            )
-        })
-        .collect()
+    crate::support::delivery_fields(report, &["channel", "outcome", "attempts"])
 }
 
 fn slack_path() -> String {
@@ -565,19 +553,7 @@ proptest::proptest! {
             .status(if failing { 1 } else { 0 })
             .run();
         let report = json(&output);
-        let got: Vec<String> = report["deliveries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|delivery| {
-                format!(
-                    "{} {} {}",
-                    delivery["outcome"].as_str().unwrap(),
-                    delivery["attempts"],
-                    delivery["error"].as_str().unwrap_or("")
-                )
-            })
-            .collect();
+        let got = crate::support::delivery_fields(&report, &["outcome", "attempts", "error"]);
         proptest::prop_assert_eq!(got, vec![expect(secure_by), expect(plain_by)]);
         proptest::prop_assert!(!String::from_utf8_lossy(&output.stdout).contains("pass-"));
         // What the proxy saw: exactly the requests it was named for.

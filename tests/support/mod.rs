@@ -30,6 +30,27 @@ pub fn cases(cases: u32) -> proptest::prelude::ProptestConfig {
     }
 }
 
+/// Each delivery of a `--json` report as its `fields`, space-separated ("hook delivered 1"):
+/// strings as they are, numbers as written, null as nothing.
+pub fn delivery_fields(report: &serde_json::Value, fields: &[&str]) -> Vec<String> {
+    report["deliveries"]
+        .as_array()
+        .expect("a report has deliveries")
+        .iter()
+        .map(|delivery| {
+            let values: Vec<String> = fields
+                .iter()
+                .map(|field| match &delivery[*field] {
+                    serde_json::Value::String(text) => text.clone(),
+                    serde_json::Value::Null => String::new(),
+                    other => other.to_string(),
+                })
+                .collect();
+            values.join(" ")
+        })
+        .collect()
+}
+
 pub const OUTAGE: &str = env!("CARGO_BIN_EXE_outage");
 
 /// The fixed "now" of every test, so renderings and ids are reproducible.
