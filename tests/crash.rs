@@ -175,20 +175,9 @@ fn ten_posts_at_once_on_one_incident_all_land_with_distinct_sequence_numbers() {
     let children: Vec<_> = (0..10)
         .map(|n| {
             let message = format!("Update number {n} from another engineer.");
-            ws.cmd(&[
-                "post",
-                "--yes",
-                "-q",
-                "--incident",
-                "latest",
-                "--status",
-                "identified",
-                "--message",
-                &message,
-                "--next-update",
-                "30m",
-            ])
-            .spawn()
+            let follow = crate::support::follow_up("latest", &message);
+            ws.cmd(&[&["post", "--yes", "-q"], &follow[..]].concat())
+                .spawn()
         })
         .collect();
     for child in children {

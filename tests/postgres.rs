@@ -105,20 +105,9 @@ fn two_machines_share_one_journal() {
     post(&laptop, OPEN);
     let follow_up = |ws: &Workspace, n: usize| {
         let message = format!("Update {n} from {}.", ws.path().display());
-        ws.cmd(&[
-            "post",
-            "--yes",
-            "-q",
-            "--incident",
-            "2026-11-22-login-failures",
-            "--status",
-            "identified",
-            "--message",
-            &message,
-            "--next-update",
-            "30m",
-        ])
-        .spawn()
+        let follow = crate::support::follow_up("2026-11-22-login-failures", &message);
+        ws.cmd(&[&["post", "--yes", "-q"], &follow[..]].concat())
+            .spawn()
     };
     let mut children = Vec::new();
     for n in 0..10 {

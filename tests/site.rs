@@ -694,16 +694,7 @@ fn site_build_writes_every_page_from_the_journal() {
     // name changes, a post writes what it changes and says the other pages wait for a build.
     let site_note = |now: &str| {
         let message = format!("Update at {now}: we are working on a fix.");
-        let follow = [
-            "--incident",
-            "2026-11-22-login-failures",
-            "--status",
-            "identified",
-            "--message",
-            &message,
-            "--next-update",
-            "30m",
-        ];
+        let follow = crate::support::follow_up("2026-11-22-login-failures", &message);
         let report = post(&ws, now, &follow);
         site_delivery(&report)["note"].clone()
     };
@@ -770,10 +761,7 @@ proptest::proptest! {
             let title = format!("Login failures {n}");
             let follow = (step > 0 && !open.is_empty()).then(|| open[step % open.len()].clone());
             let args: Vec<&str> = match &follow {
-                Some(id) => vec![
-                    "--incident", id, "--status", "identified", "--message", &message,
-                    "--next-update", "30m",
-                ],
+                Some(id) => crate::support::follow_up(id, &message).to_vec(),
                 None => vec![
                     "--status", "investigating", "--title", &title, "--message", &message,
                     "--next-update", "30m",
@@ -855,10 +843,7 @@ proptest::proptest! {
             ws.edit("channels.toml", from, to);
         }
         let now = "2026-11-22T11:00:00Z";
-        let report = post(&ws, now, &[
-            "--incident", &ids[0], "--status", "identified",
-            "--message", "We found the cause.", "--next-update", "30m",
-        ]);
+        let report = post(&ws, now, &crate::support::follow_up(&ids[0], "We found the cause."));
         let site = site_delivery(&report);
         proptest::prop_assert_eq!(&site["outcome"], "delivered");
         proptest::prop_assert!(site["note"].is_null(), "{}", site);

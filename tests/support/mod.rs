@@ -51,6 +51,21 @@ pub fn delivery_fields(report: &serde_json::Value, fields: &[&str]) -> Vec<Strin
         .collect()
 }
 
+/// A follow-up's `post` arguments: `incident` (an id or `latest`) identified, in `message`,
+/// with the next update in 30 minutes.
+pub fn follow_up<'a>(incident: &'a str, message: &'a str) -> [&'a str; 8] {
+    [
+        "--incident",
+        incident,
+        "--status",
+        "identified",
+        "--message",
+        message,
+        "--next-update",
+        "30m",
+    ]
+}
+
 pub const OUTAGE: &str = env!("CARGO_BIN_EXE_outage");
 
 /// The fixed "now" of every test, so renderings and ids are reproducible.
