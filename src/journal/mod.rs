@@ -325,11 +325,45 @@ pub(crate) fn rendering_id(payload: &str) -> String {
     crate::digest::hex(&sha2::Sha256::digest(payload)[..16])
 }
 
+/// What was made for the last of a run of rows: a list's recipients come in runs that share one
+/// rendering, so its stored form, its name or its text is made once a run.
+pub(crate) struct Last<K, V>(Option<(K, V)>);
+
+impl<K, V> Default for Last<K, V> {
+    fn default() -> Self {
+        Last(None)
+    }
+}
+
+impl<K, V> Last<K, V> {
+    /// The value kept for the key `same` recognises, or else the key and value `make` makes
+    /// (kept in their place); and whether it was made.
+    pub(crate) fn get(
+        &mut self,
+        same: impl FnOnce(&K) -> bool,
+        make: impl FnOnce() -> (K, V),
+    ) -> (&V, bool) {
+        let Ok(got) = self.try_get::<std::convert::Infallible>(same, || Ok(make()));
+        got
+    }
+
+    /// As [`Last::get`], with a `make` that may fail.
+    pub(crate) fn try_get<E>(
+        &mut self,
+        same: impl FnOnce(&K) -> bool,
+        make: impl FnOnce() -> Result<(K, V), E>,
+    ) -> Result<(&V, bool), E> {
+        let made = !matches!(&self.0, Some((key, _)) if same(key));
+        if made {
+            self.0 = Some(make()?);
+        }
+        Ok((&self.0.as_ref().expect("set above").1, made))
+    }
+}
+
 /// The stored forms of renderings, made once for each rendering a run of deliveries shares.
 #[derive(Default)]
-pub(crate) struct Stored {
-    last: Option<(Option<Arc<Rendering>>, StoredRendering)>,
-}
+pub(crate) struct Stored(Last<Option<Arc<Rendering>>, StoredRendering>);
 
 impl Stored {
     /// The stored form of `rendering`, and whether it differs from the one before (so that its
@@ -338,32 +372,29 @@ impl Stored {
         &mut self,
         rendering: &Option<Arc<Rendering>>,
     ) -> anyhow::Result<(&StoredRendering, bool)> {
-        let same = matches!(&self.last, Some((seen, _)) if shared(seen, rendering));
-        if !same {
-            let stored = StoredRendering::new(serde_json::to_string(rendering)?);
-            self.last = Some((rendering.clone(), stored));
-        }
-        let (_, stored) = self.last.as_ref().expect("set above");
-        Ok((stored, !same))
+        self.0.try_get(
+            |seen| shared(seen, rendering),
+            || {
+                let stored = StoredRendering::new(serde_json::to_string(rendering)?);
+                Ok((rendering.clone(), stored))
+            },
+        )
     }
 }
 
 /// The stored renderings of rows read whole (a dump being loaded): each run of rows with the
 /// same payload is named once. The text a row shows is made from its payload when read.
 #[derive(Default)]
-pub(crate) struct Named {
-    last: Option<(String, String)>,
-}
+pub(crate) struct Named(Last<String, String>);
 
 impl Named {
     /// The name of the rendering `row` holds, and whether it differs from the row before.
     pub(crate) fn of(&mut self, row: &DeliveryRow) -> (&str, bool) {
-        let same = matches!(&self.last, Some((payload, _)) if *payload == row.payload);
-        if !same {
-            self.last = Some((row.payload.clone(), rendering_id(&row.payload)));
-        }
-        let (_, id) = self.last.as_ref().expect("set above");
-        (id, !same)
+        let (id, made) = self.0.get(
+            |payload| *payload == row.payload,
+            || (row.payload.clone(), rendering_id(&row.payload)),
+        );
+        (id, made)
     }
 }
 
@@ -408,21 +439,16 @@ impl Delivery {
     pub(crate) fn recorded(new: Vec<NewDelivery>) -> Vec<Delivery> {
         let count = new.iter().filter(|new| new.state == State::Pending).count();
         let mut found = Vec::with_capacity(count);
-        let mut last: Option<(Option<Arc<Rendering>>, Arc<str>)> = None;
+        let mut texts: Last<Option<Arc<Rendering>>, Arc<str>> = Last::default();
         for new in new.into_iter().filter(|new| new.state == State::Pending) {
-            let rendered = match &last {
-                Some((seen, text)) if shared(seen, &new.rendering) => text.clone(),
-                _ => {
-                    let text: Arc<str> = new
-                        .rendering
-                        .as_deref()
-                        .map(Rendering::shown)
-                        .unwrap_or_default()
-                        .into();
-                    last = Some((new.rendering.clone(), text.clone()));
-                    text
-                }
-            };
+            let (rendered, _) = texts.get(
+                |seen| shared(seen, &new.rendering),
+                || {
+                    let text = new.rendering.as_deref().map(Rendering::shown);
+                    (new.rendering.clone(), text.unwrap_or_default().into())
+                },
+            );
+            let rendered = rendered.clone();
             found.push(Delivery {
                 id: new.id,
                 channel: new.channel,
@@ -733,13 +759,7 @@ pub(crate) mod rows {
 
     /// The payloads of a run of rows, each read once: a list's recipients share one.
     #[derive(Default)]
-    struct Payloads {
-        last: Option<(
-            String,
-            Option<super::Arc<super::Rendering>>,
-            super::Arc<str>,
-        )>,
-    }
+    struct Payloads(super::Last<String, (Option<super::Arc<super::Rendering>>, super::Arc<str>)>);
 
     impl Payloads {
         /// The rendering `payload` holds, and the text it shows. A rendering this version
@@ -748,17 +768,18 @@ pub(crate) mod rows {
             &mut self,
             payload: &str,
         ) -> (Option<super::Arc<super::Rendering>>, super::Arc<str>) {
-            if !matches!(&self.last, Some((seen, ..)) if seen == payload) {
-                let rendering: Option<super::Arc<super::Rendering>> =
-                    serde_json::from_str(payload).unwrap_or(None);
-                let shown = rendering
-                    .as_deref()
-                    .map(super::Rendering::shown)
-                    .unwrap_or_default()
-                    .into();
-                self.last = Some((payload.to_owned(), rendering, shown));
-            }
-            let (_, rendering, shown) = self.last.as_ref().expect("set above");
+            let ((rendering, shown), _) = self.0.get(
+                |seen| seen == payload,
+                || {
+                    let rendering: Option<super::Arc<super::Rendering>> =
+                        serde_json::from_str(payload).unwrap_or(None);
+                    let shown = rendering.as_deref().map(super::Rendering::shown);
+                    (
+                        payload.to_owned(),
+                        (rendering, shown.unwrap_or_default().into()),
+                    )
+                },
+            );
             (rendering.clone(), shown.clone())
         }
     }
