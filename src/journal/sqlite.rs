@@ -100,15 +100,17 @@ CREATE INDEX IF NOT EXISTS deliveries_unsettled ON deliveries (update_id)
     WHERE state IN ('failed', 'unknown', 'pending');
 ";
 
-/// Stores a rendering under its name, once: another row of the same content is that row.
+/// Stores a rendering's `payload` under its name `id`, once: another row of the same content is
+/// that row.
 fn insert_rendering(
     tx: &rusqlite::Transaction<'_>,
-    stored: &StoredRendering,
+    id: &str,
+    payload: &str,
 ) -> rusqlite::Result<usize> {
     tx.prepare_cached(
         "INSERT INTO renderings (id, payload) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
     )?
-    .execute(params![stored.id, stored.payload])
+    .execute(params![id, payload])
 }
 
 /// Inserts an update's deliveries, each or none: a row the statement's `conflict` clause leaves
@@ -129,7 +131,7 @@ fn insert_deliveries(
     for delivery in deliveries {
         let (rendering, fresh) = stored.of(&delivery.rendering)?;
         if fresh {
-            insert_rendering(tx, rendering)?;
+            insert_rendering(tx, &rendering.id, &rendering.payload)?;
         }
         let changed = insert.execute(params![
             delivery.id,
@@ -800,7 +802,7 @@ impl Journal for Sqlite {
                 }
                 Change::Rendering { id, rendering } => {
                     let stored = StoredRendering::of(rendering)?;
-                    insert_rendering(&tx, &stored)?;
+                    insert_rendering(&tx, &stored.id, &stored.payload)?;
                     tx.prepare_cached(
                         "UPDATE deliveries SET rendered = '', payload = '', rendering = ?2
                          WHERE id = ?1",
@@ -936,11 +938,7 @@ impl Journal for Sqlite {
         for row in &dump.deliveries {
             let (rendering, fresh) = named.of(row);
             if fresh {
-                tx.prepare_cached(
-                    "INSERT INTO renderings (id, payload) VALUES (?1, ?2)
-                     ON CONFLICT (id) DO NOTHING",
-                )?
-                .execute(params![rendering, row.payload])?;
+                insert_rendering(&tx, rendering, &row.payload)?;
             }
             tx.prepare_cached(&format!(
                 "INSERT INTO deliveries ({DELIVERY_COLUMNS}, rendering)
