@@ -28,11 +28,22 @@ pub(crate) fn provider() {
 /// verifier made when first needed.
 pub(crate) fn http_config() -> anyhow::Result<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+    let verifier = Arc::new(Deferred {
+        provider: provider.clone(),
+    });
+    http_config_with(provider, verifier)
+}
+
+/// rustls' safe defaults and HTTP/1.1, checking servers with `verifier`.
+fn http_config_with(
+    provider: Arc<CryptoProvider>,
+    verifier: Arc<dyn ServerCertVerifier>,
+) -> anyhow::Result<rustls::ClientConfig> {
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .dangerous()
-        // Not a weaker check: every call goes to the platform verifier.
-        .with_custom_certificate_verifier(Arc::new(Deferred { provider }))
+        // Not a weaker check: the verifiers are WebPKI's and the platform's.
+        .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
@@ -54,12 +65,7 @@ pub(crate) fn http_config_trusting(path: &std::path::Path) -> anyhow::Result<rus
             path.display()
         );
     };
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_webpki_verifier(verifier)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+    http_config_with(provider, verifier)
 }
 
 /// Reads the bundle's roots now, so that the first handshake does not wait for them.
