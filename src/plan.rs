@@ -755,15 +755,15 @@ pub(crate) fn projection<'a>(
         projects |= channel.kind.is_projection();
         recent_shown = recent_shown.max(channel.kind.recent_shown());
         history_shown |= channel.kind.history_shown();
-        if let Some(site) = channel.kind.site() {
-            match site::write::published(site.dir()) {
-                Published::Nothing => current = false,
-                Published::With(digest) => {
-                    if digest != Some(site.fingerprint(settings)) {
-                        current = false;
-                        outdated_sites.push(site.dir().to_owned());
-                    }
-                }
+        let Some(site) = channel.kind.site() else {
+            continue;
+        };
+        match site::write::published(site.dir()) {
+            Published::With(Some(digest)) if digest == site.fingerprint(settings) => {}
+            Published::Nothing => current = false,
+            Published::With(_) => {
+                current = false;
+                outdated_sites.push(site.dir().to_owned());
             }
         }
     }
