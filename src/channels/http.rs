@@ -118,32 +118,8 @@ pub(crate) fn classify_transport(err: reqwest::Error) -> Failure {
     if connect {
         let plain = err.url().is_some_and(|url| url.scheme() == "http");
         let messages = messages(err);
-        // An HTTPS request through a proxy (HTTPS_PROXY) goes in a CONNECT tunnel, which the
-        // proxy opens or refuses before the service is reached.
-        if messages
-            .iter()
-            .any(|message| message.starts_with("tunnel error"))
-        {
-            if messages
-                .iter()
-                .any(|message| message.ends_with("proxy authorization required"))
-            {
-                return proxy_refused(proxy_variable(true).unwrap_or("HTTPS_PROXY"));
-            }
-            let why = format!(
-                "cannot connect through the proxy in {}: {}",
-                proxy_variable(true).unwrap_or("HTTPS_PROXY"),
-                connect_cause(&messages)
-            );
-            // A proxy of a kind the client does not speak (socks5://) stays one.
-            return if messages
-                .iter()
-                .any(|message| message.contains("unsupported scheme"))
-            {
-                Failure::permanent(format!("{why}; name an HTTP proxy (http://host:port)"))
-            } else {
-                Failure::transient(why)
-            };
+        if let Some(failure) = tunnel_failure(&messages) {
+            return failure;
         }
         let cause = connect_cause(&messages);
         // Plain HTTP goes to a proxy without a tunnel: a proxy that is down looks like the
@@ -162,6 +138,32 @@ pub(crate) fn classify_transport(err: reqwest::Error) -> Failure {
     } else {
         Failure::unknown(format!("the connection failed mid-request: {what}"))
     }
+}
+
+/// Why the proxy did not open the tunnel an HTTPS request goes in (`CONNECT`, before the
+/// service is reached), when that is why the connection failed.
+fn tunnel_failure(messages: &[String]) -> Option<Failure> {
+    let said = |text: &str| messages.iter().any(|message| message.contains(text));
+    if !messages
+        .iter()
+        .any(|message| message.starts_with("tunnel error"))
+    {
+        return None;
+    }
+    let variable = proxy_variable(true).unwrap_or("HTTPS_PROXY");
+    if said("proxy authorization required") {
+        return Some(proxy_refused(variable));
+    }
+    let why = format!(
+        "cannot connect through the proxy in {variable}: {}",
+        connect_cause(messages)
+    );
+    // A proxy of a kind the client does not speak (socks5://) stays one.
+    Some(if said("unsupported scheme") {
+        Failure::permanent(format!("{why}; name an HTTP proxy (http://host:port)"))
+    } else {
+        Failure::transient(why)
+    })
 }
 
 /// The variable that names the proxy for HTTPS (or plain HTTP) requests, when one does, read as
