@@ -113,6 +113,17 @@ pub(crate) struct SiteCx<'a> {
     pub(crate) now: Timestamp,
 }
 
+impl SiteCx<'_> {
+    /// What every page shows besides the history.
+    fn settings(&self) -> Settings<'_> {
+        Settings {
+            organization: self.organization,
+            components: self.components,
+            links: self.links,
+        }
+    }
+}
+
 impl Site {
     fn pages(&self, status_url: Option<&str>) -> Option<IncidentPages> {
         let base = self.base_url.as_deref().or(status_url)?;
@@ -323,12 +334,7 @@ impl Site {
         }
         // Written with every page, and kept as it is by the posts that write a few.
         if cx.history.whole {
-            let settings = Settings {
-                organization: cx.organization,
-                components: cx.components,
-                links: cx.links,
-            };
-            add(SETTINGS_FILE.to_owned(), self.fingerprint(&settings));
+            add(SETTINGS_FILE.to_owned(), self.fingerprint(&cx.settings()));
         }
         Ok(files)
     }
@@ -505,5 +511,15 @@ mod tests {
         };
         // Where the site is written is not something a page shows.
         assert_eq!(other.fingerprint(&settings), site.fingerprint(&settings));
+        // The organization's name is.
+        let renamed = Organization {
+            name: "Example Corporation".into(),
+            ..organization.clone()
+        };
+        let renamed = Settings {
+            organization: &renamed,
+            ..settings
+        };
+        assert_ne!(site.fingerprint(&renamed), site.fingerprint(&settings));
     }
 }
