@@ -16,7 +16,11 @@
 //! E. The PostgreSQL journal on loopback vs SQLite (target: within 10 ms).
 //!
 //! Run with `cargo bench`; `BENCH_RUNS=N` changes the number of runs (default 7) and
-//! `BENCH_ONLY=AC` runs only some parts.
+//! `BENCH_ONLY=AC` runs only some parts. `BENCH_AGAINST=path/to/outage` times another build
+//! beside this one in A and C, run by run in turn (the order alternating), and prints the
+//! median of the paired differences and in how many pairs this build was the faster: the
+//! machine's drift moves both alike, so a change of a millisecond shows where two separate
+//! runs of the benchmark would hide it.
 
 // The test helpers are `pub` for the test modules.
 #![allow(unreachable_pub)]
@@ -55,6 +59,84 @@ fn measure_with(cmd: support::Cmd, memory: bool) -> (Duration, u64) {
 
 fn measure(cmd: support::Cmd) -> (Duration, u64) {
     measure_with(cmd, false)
+}
+
+/// The release binary as a user runs it: a copy, as `cargo install` puts in `~/.cargo/bin`.
+/// The file the linker wrote, fresh in the page cache, is held in small pages: a dry run from it
+/// took 60 more page faults and 0.4-0.7 ms more than the same bytes copied (`perf stat`, nine
+/// runs of each in turn), and A's rows up to 1.6 ms more.
+fn outage() -> &'static str {
+    static INSTALLED: std::sync::OnceLock<(tempfile::TempDir, String)> = std::sync::OnceLock::new();
+    &INSTALLED.get_or_init(|| installed(support::OUTAGE)).1
+}
+
+/// The other build `BENCH_AGAINST` names, if any, copied in the same way.
+fn against() -> Option<&'static str> {
+    static AGAINST: std::sync::OnceLock<Option<(tempfile::TempDir, String)>> =
+        std::sync::OnceLock::new();
+    AGAINST
+        .get_or_init(|| {
+            let path = std::env::var("BENCH_AGAINST").ok()?;
+            assert!(
+                std::path::Path::new(&path).is_file(),
+                "BENCH_AGAINST={path}: no such file; name another build of outage"
+            );
+            Some(installed(&path))
+        })
+        .as_ref()
+        .map(|(_, path)| path.as_str())
+}
+
+/// A copy of the binary at `path` in a folder of its own (kept as long as the folder is).
+fn installed(path: &str) -> (tempfile::TempDir, String) {
+    let folder = tempfile::tempdir().expect("temp dir");
+    let copy = folder.path().join("outage");
+    std::fs::copy(path, &copy).expect("copy the binary");
+    let copy = copy.display().to_string();
+    (folder, copy)
+}
+
+/// Times of this build and another, run by run in turn.
+#[derive(Default)]
+struct Paired {
+    ours: Vec<Duration>,
+    theirs: Vec<Duration>,
+}
+
+impl Paired {
+    /// Times this build with `time(false)` and, when there is another, that one with
+    /// `time(true)`, in the order `run` says: this build first on even runs.
+    fn measure(&mut self, run: usize, other: bool, mut time: impl FnMut(bool) -> Duration) {
+        if !other {
+            self.ours.push(time(false));
+        } else if run.is_multiple_of(2) {
+            self.ours.push(time(false));
+            self.theirs.push(time(true));
+        } else {
+            self.theirs.push(time(true));
+            self.ours.push(time(false));
+        }
+    }
+
+    /// `against 212.3 ms   this build 1.1 ms faster (median of 11 pairs), faster in 9`.
+    fn line(&self) -> String {
+        let mut differences: Vec<f64> = self
+            .ours
+            .iter()
+            .zip(&self.theirs)
+            .map(|(ours, theirs)| (theirs.as_secs_f64() - ours.as_secs_f64()) * 1000.0)
+            .collect();
+        differences.sort_by(f64::total_cmp);
+        let middle = differences[differences.len() / 2];
+        let faster = differences.iter().filter(|d| **d > 0.0).count();
+        format!(
+            "      against {:>10}   this build {:.1} ms {} (median of {} pairs), faster in {faster}",
+            ms(median(self.theirs.clone())),
+            middle.abs(),
+            if middle >= 0.0 { "faster" } else { "slower" },
+            differences.len()
+        )
+    }
 }
 
 fn median(mut values: Vec<Duration>) -> Duration {
@@ -207,22 +289,31 @@ fn fan_out(remotes: Remotes) -> FanOut {
     if remotes == Remotes::Relay {
         ws.edit("channels.toml", "ca_file = \"ca.pem\"", "tls = \"none\"");
     }
-    let (mut times, mut bare) = (Vec::new(), Vec::new());
+    let other = against();
+    let (mut paired, mut bare) = (Paired::default(), Vec::new());
     for run in 0..runs() {
-        let args = post_args(&format!("Fan-out run {run}"));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        // Every channel delivered: a refusal answers early and would time nothing.
-        times.push(measure(ws.cmd(&args)).0);
+        paired.measure(run, other.is_some(), |theirs| {
+            // A title of its own for each build's post: the same one would be a rerun.
+            let (title, program) = match (theirs, other) {
+                (true, Some(program)) => (format!("Fan-out run {run}, the other build"), program),
+                _ => (format!("Fan-out run {run}"), outage()),
+            };
+            let args = post_args(&title);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            // Every channel delivered: a refusal answers early and would time nothing.
+            measure(ws.cmd_of(program, &args)).0
+        });
         bare.push(match &ca {
             Some(ca) => bare_https_request(&base, ca),
             None => bare_request(&emulator),
         });
     }
-    let wall = median(times);
+    let wall = median(paired.ours.clone());
     FanOut {
         wall,
         ratio: wall.as_secs_f64() / latency.as_secs_f64(),
         bare: median(bare),
+        against: other.map(|_| paired),
     }
 }
 
@@ -232,6 +323,8 @@ struct FanOut {
     wall: Duration,
     ratio: f64,
     bare: Duration,
+    /// With `BENCH_AGAINST`, both builds' times.
+    against: Option<Paired>,
 }
 
 /// One request from a client that does nothing else, connection included: how long the
@@ -362,7 +455,7 @@ fn post_to_list(urls: &[String]) -> (Workspace, ListRun) {
     for run in 0..runs().min(5) {
         let args = post_args(&format!("Subscribers run {run}"));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (time, memory) = measure_with(ws.cmd(&args), true);
+        let (time, memory) = measure_with(ws.cmd_of(outage(), &args), true);
         times.push(time);
         peak = peak.max(memory);
         // Each post folds its log into the file as it ends: the file holds all of it.
@@ -477,24 +570,33 @@ fn email_recipients() -> (Duration, u64) {
     for run in 0..runs().min(3) {
         let args = post_args(&format!("Email run {run}"));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (time, memory) = measure_with(ws.cmd(&args), true);
+        let (time, memory) = measure_with(ws.cmd_of(outage(), &args), true);
         times.push(time);
         peak = peak.max(memory);
     }
     (median(times), peak)
 }
 
-fn preview() -> Duration {
+/// The dry runs' times (with `BENCH_AGAINST`, the other build's beside them).
+fn preview() -> Paired {
     let emulator = Emulator::start();
     let smtp = Smtp::start(Mode::Starttls);
     let ws = seven_channels(&emulator.base, &smtp);
     let args = post_args("Preview");
     let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
     args.push("--dry-run");
-    let times = (0..runs() * 3)
-        .map(|_| measure(ws.cmd(&args).any_stdout()).0)
-        .collect();
-    median(times)
+    let other = against();
+    let mut paired = Paired::default();
+    for run in 0..runs() * 3 {
+        paired.measure(run, other.is_some(), |theirs| {
+            let program = match (theirs, other) {
+                (true, Some(program)) => program,
+                _ => outage(),
+            };
+            measure(ws.cmd_of(program, &args).any_stdout()).0
+        });
+    }
+    paired
 }
 
 /// `status` and `post` on an empty journal and on one with 100,000 past incidents.
@@ -521,7 +623,7 @@ fn journal_growth() -> [(Duration, Duration); 2] {
     // Create the empty journal first so both runs open an existing file.
     let args = post_args("First");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    measure(empty.cmd(&args));
+    measure(empty.cmd_of(outage(), &args));
     let [statuses, posts] = take_turns([&empty, &full], "Growth");
     [statuses, posts]
 }
@@ -553,10 +655,10 @@ fn take_turns(sides: [&Workspace; 2], title: &str) -> [(Duration, Duration); 2] 
     let (mut statuses, mut posts) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
     for run in 0..runs() {
         for (side, ws) in sides.into_iter().enumerate() {
-            statuses[side].push(measure(ws.cmd(&["status"])).0);
+            statuses[side].push(measure(ws.cmd_of(outage(), &["status"])).0);
             let args = post_args(&format!("{title} run {run}"));
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            posts[side].push(measure(ws.cmd(&args)).0);
+            posts[side].push(measure(ws.cmd_of(outage(), &args)).0);
         }
     }
     let pair = |[a, b]: [Vec<Duration>; 2]| (median(a), median(b));
@@ -572,6 +674,10 @@ fn main() {
         "outage benchmark: medians of {} runs, release binary, loopback emulators\n",
         runs()
     );
+    if against().is_some() {
+        let other = std::env::var("BENCH_AGAINST").unwrap_or_default();
+        println!("A and C beside {other}, run by run in turn\n");
+    }
     let only = std::env::var("BENCH_ONLY").unwrap_or_else(|_| "ABCDE".into());
     if only.contains('A') {
         println!("A. fan-out, 7 channels, remotes answer after 200 ms");
@@ -587,6 +693,9 @@ fn main() {
                 ms(row.wall),
                 row.ratio
             );
+            if let Some(paired) = &row.against {
+                println!("{}", paired.line());
+            }
             bare.push(ms(row.bare));
         }
         println!(
@@ -625,9 +734,15 @@ fn main() {
         );
     }
     if only.contains('C') {
-        let wall = preview();
+        let paired = preview();
         println!("C. post --dry-run, 7 channels, cold process");
-        println!("   wall {:>10}   (target < 3 ms)", ms(wall));
+        println!(
+            "   wall {:>10}   (target < 3 ms)",
+            ms(median(paired.ours.clone()))
+        );
+        if !paired.theirs.is_empty() {
+            println!("{}", paired.line());
+        }
     }
     if only.contains('E') {
         println!("E. PostgreSQL journal on loopback vs SQLite, 10,000 past incidents");

@@ -243,7 +243,12 @@ impl Workspace {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Cmd {
-        let mut command = self.command(OUTAGE);
+        self.cmd_of(OUTAGE, args)
+    }
+
+    /// The same with another build of outage (the benchmark's `BENCH_AGAINST`).
+    pub fn cmd_of(&self, program: &str, args: &[&str]) -> Cmd {
+        let mut command = self.command(program);
         command.args(args);
         Cmd {
             command,
