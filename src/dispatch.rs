@@ -227,34 +227,6 @@ impl Handle {
     }
 }
 
-/// A worker's ticket, handed in once its first request is under way (it waits on the network,
-/// or has already ended) or it has nothing to send: [`Departures::all`] wakes once every ticket
-/// of a dispatch is in. The projections wait for it before they are rendered again and written:
-/// that work ran on the sending thread while the runtime's one worker still built requests, and
-/// on two cores it took the processor from them (the fan-out benchmark, run by run in turn with
-/// and without: 1.0-1.6 ms less per row).
-#[derive(Clone)]
-pub(crate) struct Ticket {
-    _held: tokio::sync::mpsc::Sender<std::convert::Infallible>,
-}
-
-/// The other end of the tickets: see [`Ticket`].
-pub(crate) struct Departures(tokio::sync::mpsc::Receiver<std::convert::Infallible>);
-
-/// A ticket to give [`dispatch`], and what wakes once all its workers are on their way.
-pub(crate) fn departures() -> (Ticket, Departures) {
-    let (ticket, departures) = tokio::sync::mpsc::channel(1);
-    (Ticket { _held: ticket }, Departures(departures))
-}
-
-impl Departures {
-    /// Resolves once every ticket is handed in: nothing is ever sent on the channel, so it
-    /// only closes, when the last of its senders goes.
-    pub(crate) async fn all(mut self) {
-        let _ = self.0.recv().await;
-    }
-}
-
 /// How dispatching ended. The outcomes are in the journal (and went to the progress display).
 pub(crate) struct Dispatched {
     /// Ctrl-C stopped it; the outcomes of the jobs it stopped are unknown or failed.
@@ -291,7 +263,6 @@ pub(crate) async fn dispatch(
     progress: Arc<dyn Progress>,
     redactor: &Redactor,
     interrupt: impl std::future::Future<Output = ()>,
-    ticket: Option<Ticket>,
 ) -> Dispatched {
     let states = jobs.iter().map(|_| AtomicU8::new(WAITING)).collect();
     let shared = Arc::new(Shared { jobs, states });
@@ -337,12 +308,9 @@ pub(crate) async fn dispatch(
                 writer.handle.clone(),
                 progress.clone(),
                 redactor.clone(),
-                ticket.clone(),
             ));
         }
     }
-    // Every worker holds its own now.
-    drop(ticket);
     let mut interrupt = std::pin::pin!(interrupt);
     let interrupted = loop {
         tokio::select! {
@@ -410,19 +378,11 @@ async fn work(
     journal: Handle,
     progress: Arc<dyn Progress>,
     redactor: Redactor,
-    mut ticket: Option<Ticket>,
 ) {
     while let Some(&index) = lane.jobs.get(lane.next.fetch_add(1, Ordering::SeqCst)) {
         let (job, state) = (&shared.jobs[index], &shared.states[index]);
         state.store(SENDING, Ordering::SeqCst);
-        let delivery = deliver(
-            job,
-            &settings,
-            &journal,
-            progress.as_ref(),
-            &redactor,
-            &mut ticket,
-        );
+        let delivery = deliver(job, &settings, &journal, progress.as_ref(), &redactor);
         let outcome = AssertUnwindSafe(delivery)
             .catch_unwind()
             .await
@@ -440,21 +400,7 @@ async fn work(
             outcome,
         });
         state.store(DONE, Ordering::SeqCst);
-        // One whose attempt could not be recorded made no request.
-        ticket = None;
     }
-}
-
-/// Polls `request`, handing in `ticket` after the first poll: the request then waits on the
-/// network (connecting, or for its answer) or has ended.
-async fn departing<F: std::future::Future>(request: F, ticket: &mut Option<Ticket>) -> F::Output {
-    let mut request = std::pin::pin!(request);
-    std::future::poll_fn(|cx| {
-        let poll = request.as_mut().poll(cx);
-        ticket.take();
-        poll
-    })
-    .await
 }
 
 async fn deliver(
@@ -463,7 +409,6 @@ async fn deliver(
     journal: &Handle,
     progress: &dyn Progress,
     redactor: &Redactor,
-    ticket: &mut Option<Ticket>,
 ) -> Outcome {
     let mut delays = ExponentialBuilder::default()
         .with_min_delay(settings.retry_base)
@@ -489,8 +434,7 @@ async fn deliver(
             );
         }
         attempts += 1;
-        let request = departing(job.adapter.deliver(&post), ticket);
-        let result = match tokio::time::timeout(job.timeout, request).await {
+        let result = match tokio::time::timeout(job.timeout, job.adapter.deliver(&post)).await {
             Ok(result) => result,
             Err(_) => Err(Failure::unknown(format!(
                 "no answer within {}",

@@ -162,7 +162,6 @@ pub(crate) fn send(
                 }
             }
         };
-        let (ticket, departures) = dispatch::departures();
         let messages = dispatch::dispatch(
             messages,
             &settings,
@@ -170,14 +169,11 @@ pub(crate) fn send(
             sending.progress.clone(),
             &ready.redactor,
             interrupt(),
-            Some(ticket),
         );
         let projections = async {
             if projections.is_empty() {
                 return Ok(false);
             }
-            // The messages first: see `dispatch::Ticket`.
-            departures.all().await;
             // Blocking: taking the lock may wait for another process. The message channels go
             // on meanwhile on the runtime's other threads.
             let spare = ready.spare.lock().ok().and_then(|mut spare| spare.take());
@@ -191,7 +187,6 @@ pub(crate) fn send(
                 sending.progress.clone(),
                 &ready.redactor,
                 interrupt(),
-                None,
             )
             .await;
             // Closing a connection may block (a PostgreSQL client runs its own runtime).

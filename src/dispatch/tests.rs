@@ -100,7 +100,6 @@ async fn run(
         progress.clone(),
         redactor,
         interrupt,
-        None,
     )
     .await;
     let elapsed = started.elapsed();
@@ -503,97 +502,5 @@ proptest::proptest! {
             (0..sessions.len()).partition(|&n| sessions[n]);
         let expected: Vec<String> = first.into_iter().chain(then).map(|n| format!("c{n}")).collect();
         proptest::prop_assert_eq!(&*started.lock().unwrap(), &expected);
-    }
-}
-
-/// How a lane's stub answers: at once, after a wait (ms), or with a failure, retried after a
-/// backoff or not at all.
-#[derive(Clone, Copy, Debug)]
-enum Answer {
-    Now,
-    After(u64),
-    Transient,
-    Permanent,
-}
-
-fn answer() -> impl proptest::strategy::Strategy<Value = Answer> {
-    use proptest::prelude::*;
-    prop_oneof![
-        Just(Answer::Now),
-        (1u64..5_000).prop_map(Answer::After),
-        Just(Answer::Transient),
-        Just(Answer::Permanent),
-    ]
-}
-
-fn answering(answer: Answer) -> StubChannel {
-    match answer {
-        Answer::Now => StubChannel::new_ok(),
-        Answer::After(ms) => StubChannel::new_ok().delayed(Duration::from_millis(ms)),
-        Answer::Transient => StubChannel::new_error(Failure::transient("503")),
-        Answer::Permanent => StubChannel::new_error(Failure::permanent("403")),
-    }
-}
-
-proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
-
-    /// The departures wake once every worker of every lane has made its first request, and
-    /// before anything is waited for: no answer, retry or backoff holds them up.
-    #[test]
-    fn departures_wake_once_every_worker_has_made_its_first_request(
-        lanes in proptest::collection::vec((answer(), 1usize..5), 1..6),
-        max_in_flight in 1usize..4,
-    ) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
-        let stubs: Vec<Arc<StubChannel>> =
-            lanes.iter().map(|&(answer, _)| Arc::new(answering(answer))).collect();
-        let mut jobs = Vec::new();
-        for (lane, (&(_, count), stub)) in lanes.iter().zip(&stubs).enumerate() {
-            for n in 0..count {
-                let mut job = job(&format!("lane{lane}-{n}"), stub.clone(), false);
-                job.channel = format!("lane{lane}");
-                jobs.push(job);
-            }
-        }
-        let ids: Vec<String> = jobs.iter().map(|job| job.post.delivery_id.clone()).collect();
-        let (_dir, journal) = journal(&ids.iter().map(String::as_str).collect::<Vec<_>>());
-        let writer = Writer::inline(journal);
-        let settings = Settings { max_in_flight, ..settings() };
-        let (ticket, departures) = departures();
-        let redactor = Redactor::default();
-        let (dispatched, (elapsed, asked)) = runtime.block_on(async {
-            let started = Instant::now();
-            let watch = async {
-                departures.all().await;
-                (started.elapsed(), stubs.iter().map(|stub| stub.attempts()).collect::<Vec<_>>())
-            };
-            tokio::join!(
-                dispatch(
-                    jobs,
-                    &settings,
-                    &writer,
-                    Arc::new(Recorder::default()),
-                    &redactor,
-                    never(),
-                    Some(ticket),
-                ),
-                watch,
-            )
-        });
-        proptest::prop_assert!(!dispatched.interrupted);
-        proptest::prop_assert_eq!(elapsed, Duration::ZERO);
-        for (&(answer, count), asked) in lanes.iter().zip(asked) {
-            // Each worker made its first request; none has made a second attempt.
-            let workers = max_in_flight.min(count);
-            proptest::prop_assert!(
-                (workers..=count).contains(&asked),
-                "{answer:?}: {asked} of {count} asked, {workers} workers"
-            );
-        }
     }
 }
