@@ -17,7 +17,7 @@
 //!
 //! Run with `cargo bench`; `BENCH_RUNS=N` changes the number of runs (default 7) and
 //! `BENCH_ONLY=AC` runs only some parts. `BENCH_AGAINST=path/to/outage` times another build
-//! beside this one in A and C, run by run in turn (the order alternating), and prints the
+//! beside this one in A, B's webhook lists and C, run by run in turn (the order alternating), and prints the
 //! median of the paired differences and in how many pairs this build was the faster: the
 //! machine's drift moves both alike, so a change of a millisecond shows where two separate
 //! runs of the benchmark would hide it.
@@ -425,21 +425,27 @@ struct ListRun {
     wall: Duration,
     peak: u64,
     journal: u64,
+    /// With `BENCH_AGAINST`, both builds' times (the other's posts go to a journal of its own).
+    against: Option<Paired>,
 }
 
 impl ListRun {
     fn line(&self, targets: &str) -> String {
-        format!(
+        let line = format!(
             "   outage  wall {:>10}   peak {:>8}   journal +{} a post{targets}",
             ms(self.wall),
             mb(self.peak),
             mb(self.journal)
-        )
+        );
+        match &self.against {
+            Some(paired) => format!("{line}\n{}", paired.line()),
+            None => line,
+        }
     }
 }
 
-/// Posts to a list of `urls`: the workspace, and the run's figures.
-fn post_to_list(urls: &[String]) -> (Workspace, ListRun) {
+/// A workspace whose one channel is a webhook list of `urls`.
+fn list_workspace(urls: &[String]) -> Workspace {
     let ws = Workspace::new(
         r#"
         [organization]
@@ -451,15 +457,28 @@ fn post_to_list(urls: &[String]) -> (Workspace, ListRun) {
         "#,
     );
     ws.write("subscribers.txt", &(urls.join("\n") + "\n"));
-    let (mut times, mut peak, mut sizes) = (Vec::new(), 0, Vec::new());
+    ws
+}
+
+/// Posts to a list of `urls`: the workspace, and the run's figures.
+fn post_to_list(urls: &[String]) -> (Workspace, ListRun) {
+    let ws = list_workspace(urls);
+    let other = against().map(|program| (program, list_workspace(urls)));
+    let (mut paired, mut peak, mut sizes) = (Paired::default(), 0, Vec::new());
     for run in 0..runs().min(5) {
         let args = post_args(&format!("Subscribers run {run}"));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (time, memory) = measure_with(ws.cmd_of(outage(), &args), true);
-        times.push(time);
-        peak = peak.max(memory);
-        // Each post folds its log into the file as it ends: the file holds all of it.
-        sizes.push(std::fs::metadata(ws.journal()).map_or(0, |meta| meta.len()));
+        paired.measure(run, other.is_some(), |theirs| match (theirs, &other) {
+            // Sampled for memory as ours is: the sampling takes time of its own.
+            (true, Some((program, theirs))) => measure_with(theirs.cmd_of(program, &args), true).0,
+            _ => {
+                let (time, memory) = measure_with(ws.cmd_of(outage(), &args), true);
+                peak = peak.max(memory);
+                // Each post folds its log into the file as it ends: the file holds all of it.
+                sizes.push(std::fs::metadata(ws.journal()).map_or(0, |meta| meta.len()));
+                time
+            }
+        });
     }
     // From the first post on, so that making the journal's tables is not counted.
     let journal = match sizes.as_slice() {
@@ -467,13 +486,14 @@ fn post_to_list(urls: &[String]) -> (Workspace, ListRun) {
         [only] => *only,
         [] => 0,
     };
-    let wall = median(times);
+    let wall = median(paired.ours.clone());
     (
         ws,
         ListRun {
             wall,
             peak,
             journal,
+            against: other.map(|_| paired),
         },
     )
 }
@@ -676,7 +696,7 @@ fn main() {
     );
     if against().is_some() {
         let other = std::env::var("BENCH_AGAINST").unwrap_or_default();
-        println!("A and C beside {other}, run by run in turn\n");
+        println!("A, B's webhook lists and C beside {other}, run by run in turn\n");
     }
     let only = std::env::var("BENCH_ONLY").unwrap_or_else(|_| "ABCDE".into());
     if only.contains('A') {
