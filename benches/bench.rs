@@ -17,8 +17,8 @@
 //!
 //! Run with `cargo bench`; `BENCH_RUNS=N` changes the number of runs (default 7) and
 //! `BENCH_ONLY=AC` runs only some parts. `BENCH_AGAINST=path/to/outage` times another build
-//! beside this one in A, B's webhook lists and C, run by run in turn (the order alternating), and prints the
-//! median of the paired differences and in how many pairs this build was the faster: the
+//! beside this one in A, B's webhook lists and C, run by run in turn (the order alternating),
+//! and prints the median of the paired differences and in how many pairs this build was the faster: the
 //! machine's drift moves both alike, so a change of a millisecond shows where two separate
 //! runs of the benchmark would hide it.
 
@@ -104,22 +104,33 @@ struct Paired {
 }
 
 impl Paired {
-    /// Times this build with `time(false)` and, when there is another, that one with
-    /// `time(true)`, in the order `run` says: this build first on even runs.
-    fn measure(&mut self, run: usize, other: bool, mut time: impl FnMut(bool) -> Duration) {
-        if !other {
-            self.ours.push(time(false));
-        } else if run.is_multiple_of(2) {
-            self.ours.push(time(false));
-            self.theirs.push(time(true));
-        } else {
-            self.theirs.push(time(true));
-            self.ours.push(time(false));
+    /// Times this build with `time(outage(), false)` and, when there is another, that one with
+    /// `time(program, true)`, in the order `run` says: this build first on even runs.
+    fn measure(&mut self, run: usize, mut time: impl FnMut(&'static str, bool) -> Duration) {
+        match against() {
+            None => self.ours.push(time(outage(), false)),
+            Some(other) if run.is_multiple_of(2) => {
+                self.ours.push(time(outage(), false));
+                self.theirs.push(time(other, true));
+            }
+            Some(other) => {
+                self.theirs.push(time(other, true));
+                self.ours.push(time(outage(), false));
+            }
         }
     }
 
-    /// `against 212.3 ms   this build 1.1 ms faster (median of 11 pairs), faster in 9`.
-    fn line(&self) -> String {
+    /// This build's median.
+    fn wall(&self) -> Duration {
+        median(self.ours.clone())
+    }
+
+    /// `against 212.3 ms   this build 1.1 ms faster (median of 11 pairs), faster in 9`, when
+    /// there is another build.
+    fn against(&self) -> Option<String> {
+        if self.theirs.is_empty() {
+            return None;
+        }
         let mut differences: Vec<f64> = self
             .ours
             .iter()
@@ -129,13 +140,13 @@ impl Paired {
         differences.sort_by(f64::total_cmp);
         let middle = differences[differences.len() / 2];
         let faster = differences.iter().filter(|d| **d > 0.0).count();
-        format!(
+        Some(format!(
             "      against {:>10}   this build {:.1} ms {} (median of {} pairs), faster in {faster}",
             ms(median(self.theirs.clone())),
             middle.abs(),
             if middle >= 0.0 { "faster" } else { "slower" },
             differences.len()
-        )
+        ))
     }
 }
 
@@ -289,14 +300,13 @@ fn fan_out(remotes: Remotes) -> FanOut {
     if remotes == Remotes::Relay {
         ws.edit("channels.toml", "ca_file = \"ca.pem\"", "tls = \"none\"");
     }
-    let other = against();
     let (mut paired, mut bare) = (Paired::default(), Vec::new());
     for run in 0..runs() {
-        paired.measure(run, other.is_some(), |theirs| {
+        paired.measure(run, |program, theirs| {
             // A title of its own for each build's post: the same one would be a rerun.
-            let (title, program) = match (theirs, other) {
-                (true, Some(program)) => (format!("Fan-out run {run}, the other build"), program),
-                _ => (format!("Fan-out run {run}"), outage()),
+            let title = match theirs {
+                true => format!("Fan-out run {run}, the other build"),
+                false => format!("Fan-out run {run}"),
             };
             let args = post_args(&title);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -308,23 +318,20 @@ fn fan_out(remotes: Remotes) -> FanOut {
             None => bare_request(&emulator),
         });
     }
-    let wall = median(paired.ours.clone());
     FanOut {
-        wall,
-        ratio: wall.as_secs_f64() / latency.as_secs_f64(),
+        ratio: paired.wall().as_secs_f64() / latency.as_secs_f64(),
         bare: median(bare),
-        against: other.map(|_| paired),
+        paired,
     }
 }
 
 /// A fan-out row's median wall time and its ratio to the remotes' latency, and the median time
 /// a bare client took for one request to the same emulator between the runs.
 struct FanOut {
-    wall: Duration,
     ratio: f64,
     bare: Duration,
-    /// With `BENCH_AGAINST`, both builds' times.
-    against: Option<Paired>,
+    /// This build's times (and with `BENCH_AGAINST`, the other's).
+    paired: Paired,
 }
 
 /// One request from a client that does nothing else, connection included: how long the
@@ -422,23 +429,23 @@ fn webhook_servers(count: usize) -> Option<ListRun> {
 
 /// Posts to a list: the median wall time, the peak memory, and what the journal grew by a post.
 struct ListRun {
-    wall: Duration,
     peak: u64,
     journal: u64,
-    /// With `BENCH_AGAINST`, both builds' times (the other's posts go to a journal of its own).
-    against: Option<Paired>,
+    /// This build's times (and with `BENCH_AGAINST`, the other's, whose posts go to a journal
+    /// of its own).
+    paired: Paired,
 }
 
 impl ListRun {
     fn line(&self, targets: &str) -> String {
         let line = format!(
             "   outage  wall {:>10}   peak {:>8}   journal +{} a post{targets}",
-            ms(self.wall),
+            ms(self.paired.wall()),
             mb(self.peak),
             mb(self.journal)
         );
-        match &self.against {
-            Some(paired) => format!("{line}\n{}", paired.line()),
+        match self.paired.against() {
+            Some(against) => format!("{line}\n{against}"),
             None => line,
         }
     }
@@ -463,16 +470,16 @@ fn list_workspace(urls: &[String]) -> Workspace {
 /// Posts to a list of `urls`: the workspace, and the run's figures.
 fn post_to_list(urls: &[String]) -> (Workspace, ListRun) {
     let ws = list_workspace(urls);
-    let other = against().map(|program| (program, list_workspace(urls)));
+    let theirs = against().map(|_| list_workspace(urls));
     let (mut paired, mut peak, mut sizes) = (Paired::default(), 0, Vec::new());
     for run in 0..runs().min(5) {
         let args = post_args(&format!("Subscribers run {run}"));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        paired.measure(run, other.is_some(), |theirs| match (theirs, &other) {
+        paired.measure(run, |program, other| match (other, &theirs) {
             // Sampled for memory as ours is: the sampling takes time of its own.
-            (true, Some((program, theirs))) => measure_with(theirs.cmd_of(program, &args), true).0,
+            (true, Some(theirs)) => measure_with(theirs.cmd_of(program, &args), true).0,
             _ => {
-                let (time, memory) = measure_with(ws.cmd_of(outage(), &args), true);
+                let (time, memory) = measure_with(ws.cmd_of(program, &args), true);
                 peak = peak.max(memory);
                 // Each post folds its log into the file as it ends: the file holds all of it.
                 sizes.push(std::fs::metadata(ws.journal()).map_or(0, |meta| meta.len()));
@@ -486,14 +493,12 @@ fn post_to_list(urls: &[String]) -> (Workspace, ListRun) {
         [only] => *only,
         [] => 0,
     };
-    let wall = median(paired.ours.clone());
     (
         ws,
         ListRun {
-            wall,
             peak,
             journal,
-            against: other.map(|_| paired),
+            paired,
         },
     )
 }
@@ -605,14 +610,9 @@ fn preview() -> Paired {
     let args = post_args("Preview");
     let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
     args.push("--dry-run");
-    let other = against();
     let mut paired = Paired::default();
     for run in 0..runs() * 3 {
-        paired.measure(run, other.is_some(), |theirs| {
-            let program = match (theirs, other) {
-                (true, Some(program)) => program,
-                _ => outage(),
-            };
+        paired.measure(run, |program, _| {
             measure(ws.cmd_of(program, &args).any_stdout()).0
         });
     }
@@ -710,11 +710,11 @@ fn main() {
             let row = fan_out(remotes);
             println!(
                 "   {relay:<23} wall {:>10}   ratio {:.3}   (target <= 1.05)",
-                ms(row.wall),
+                ms(row.paired.wall()),
                 row.ratio
             );
-            if let Some(paired) = &row.against {
-                println!("{}", paired.line());
+            if let Some(against) = row.paired.against() {
+                println!("{against}");
             }
             bare.push(ms(row.bare));
         }
@@ -726,7 +726,7 @@ fn main() {
     if only.contains('B') {
         for (count, targets) in [(1_000, ""), (10_000, "   (targets < 2 s, < 64 MB)")] {
             let (ours, peer) = webhook_subscribers(count);
-            let wall = ours.wall;
+            let wall = ours.paired.wall();
             println!("B. {count} webhook subscribers, 100 ms each");
             println!("{}", ours.line(targets));
             match peer {
@@ -756,12 +756,9 @@ fn main() {
     if only.contains('C') {
         let paired = preview();
         println!("C. post --dry-run, 7 channels, cold process");
-        println!(
-            "   wall {:>10}   (target < 3 ms)",
-            ms(median(paired.ours.clone()))
-        );
-        if !paired.theirs.is_empty() {
-            println!("{}", paired.line());
+        println!("   wall {:>10}   (target < 3 ms)", ms(paired.wall()));
+        if let Some(against) = paired.against() {
+            println!("{against}");
         }
     }
     if only.contains('E') {
